@@ -1,0 +1,375 @@
+//! `heapsnap info`: who was dumped and when (process facts), what the dump holds (counts,
+//! roots by kind, dangling edges), and how much of the process's resident memory the
+//! Python objects account for, with a hint when most of it is elsewhere.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::format::ROOT_KIND_NAMES;
+use crate::report::json::write_envelope;
+use crate::report::text::{escape, human_bytes, write_rows};
+use crate::snapshot::{Snapshot, Verify};
+
+/// The hint shown when Python objects are under half of the RSS.
+pub const NATIVE_HINT: &str = "most of the RSS is outside Python objects: a native (C extension / allocator) leak or fragmentation is the likely cause";
+
+/// Everything `info` reports (the `data` of its JSON envelope).
+#[derive(Debug, Serialize)]
+pub struct InfoData {
+    /// The dump's path.
+    pub path: String,
+    /// Format version.
+    pub format: (u16, u16),
+    /// File length.
+    pub file_bytes: u64,
+    /// Facts about the dumped process.
+    pub process: Process,
+    /// Facts about the dump itself.
+    pub dump: Dump,
+    /// Collector state before the dump.
+    pub gc: Gc,
+    /// Counts.
+    pub counts: Counts,
+    /// Roots per kind, in kind order (kinds with no root left out).
+    pub roots_by_kind: Vec<RootCount>,
+    /// Sum of shallow sizes.
+    pub shallow_bytes: u64,
+    /// RSS at dump time, if recorded.
+    pub rss_bytes: Option<u64>,
+    /// `shallow_bytes / rss_bytes`, if RSS is known and non-zero.
+    pub python_share_of_rss: Option<f64>,
+    /// The native-memory hint, when it applies.
+    pub hint: Option<&'static str>,
+}
+
+/// Process facts.
+#[derive(Debug, Serialize)]
+pub struct Process {
+    /// `python.implementation`.
+    pub python_implementation: Option<String>,
+    /// `python.version`.
+    pub python_version: Option<String>,
+    /// `python.build`.
+    pub python_build: Option<String>,
+    /// `platform`.
+    pub platform: Option<String>,
+    /// `machine`.
+    pub machine: Option<String>,
+    /// `pointer_size`.
+    pub pointer_size: Option<u64>,
+    /// `pid`.
+    pub pid: Option<u64>,
+    /// `time.unix_ns`.
+    pub time_unix_ns: Option<u64>,
+    /// `time.unix_ns` as a UTC ISO 8601 date.
+    pub time_utc: Option<String>,
+}
+
+/// Facts about the dump.
+#[derive(Debug, Serialize)]
+pub struct Dump {
+    /// `dump.mode`.
+    pub mode: Option<String>,
+    /// `dump.duration_ns`.
+    pub duration_ns: Option<u64>,
+    /// `dumper.name`.
+    pub dumper_name: Option<String>,
+    /// `dumper.version`.
+    pub dumper_version: Option<String>,
+    /// `dumper.options`.
+    pub dumper_options: Option<String>,
+}
+
+/// Collector facts.
+#[derive(Debug, Serialize)]
+pub struct Gc {
+    /// `gc.enabled`.
+    pub enabled: Option<bool>,
+    /// `gc.count.0..2`.
+    pub count: [Option<u64>; 3],
+    /// `gc.threshold.0..2`.
+    pub threshold: [Option<u64>; 3],
+    /// `gc.frozen`.
+    pub frozen: Option<u64>,
+    /// `gc.collected`.
+    pub collected: Option<u64>,
+}
+
+/// Counts of what the dump holds.
+#[derive(Debug, Serialize)]
+pub struct Counts {
+    /// Objects.
+    pub objects: usize,
+    /// Edges.
+    pub edges: usize,
+    /// Edges whose target is not in the dump.
+    pub dangling_edges: u64,
+    /// Types.
+    pub types: usize,
+    /// Strings.
+    pub strings: usize,
+    /// Roots.
+    pub roots: usize,
+    /// Values.
+    pub values: usize,
+    /// Facts.
+    pub facts: usize,
+}
+
+/// Number of roots of one kind.
+#[derive(Debug, Serialize)]
+pub struct RootCount {
+    /// Kind name (`module`, `thread`, ...; `kindN` for unknown kinds).
+    pub kind: String,
+    /// Number of root records of that kind.
+    pub count: u64,
+}
+
+/// Formats nanoseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+pub fn utc_iso(unix_ns: u64) -> String {
+    let secs = unix_ns / 1_000_000_000;
+    let millis = (unix_ns % 1_000_000_000) / 1_000_000;
+    let days = (secs / 86_400) as i64; // < 2^64 / 86400e9: fits
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Gathers the `info` report of a validated snapshot.
+pub fn gather(snap: &Snapshot, path: &Path) -> InfoData {
+    let st = |k: &str| snap.fact_str(k).map(str::to_string);
+    let u = |k: &str| snap.fact_u64(k);
+    let mut by_kind: Vec<(u32, u64)> = Vec::new();
+    for r in snap.roots() {
+        match by_kind.iter_mut().find(|(k, _)| *k == r.kind) {
+            Some((_, c)) => *c += 1,
+            None => by_kind.push((r.kind, 1)),
+        }
+    }
+    by_kind.sort_unstable();
+    let roots_by_kind = by_kind
+        .into_iter()
+        .map(|(k, count)| RootCount {
+            kind: (k as usize)
+                .checked_sub(1)
+                .and_then(|i| ROOT_KIND_NAMES.get(i))
+                .map_or_else(|| format!("kind{k}"), |s| (*s).to_string()),
+            count,
+        })
+        .collect();
+    let shallow = snap.total_shallow_size();
+    let rss = u("rss.bytes");
+    let share = rss.filter(|&r| r > 0).map(|r| shallow as f64 / r as f64);
+    InfoData {
+        path: path.display().to_string(),
+        format: snap.version(),
+        file_bytes: snap.file_len(),
+        process: Process {
+            python_implementation: st("python.implementation"),
+            python_version: st("python.version"),
+            python_build: st("python.build"),
+            platform: st("platform"),
+            machine: st("machine"),
+            pointer_size: u("pointer_size"),
+            pid: u("pid"),
+            time_unix_ns: u("time.unix_ns"),
+            time_utc: u("time.unix_ns").map(utc_iso),
+        },
+        dump: Dump {
+            mode: st("dump.mode"),
+            duration_ns: u("dump.duration_ns"),
+            dumper_name: st("dumper.name"),
+            dumper_version: st("dumper.version"),
+            dumper_options: st("dumper.options"),
+        },
+        gc: Gc {
+            enabled: snap.fact_bool("gc.enabled"),
+            count: [u("gc.count.0"), u("gc.count.1"), u("gc.count.2")],
+            threshold: [
+                u("gc.threshold.0"),
+                u("gc.threshold.1"),
+                u("gc.threshold.2"),
+            ],
+            frozen: u("gc.frozen"),
+            collected: u("gc.collected"),
+        },
+        counts: Counts {
+            objects: snap.object_count(),
+            edges: snap.edge_count(),
+            dangling_edges: snap.dangling_edge_count(),
+            types: snap.type_count(),
+            strings: snap.string_count(),
+            roots: snap.roots().len(),
+            values: snap.values().len(),
+            facts: snap.facts().len(),
+        },
+        roots_by_kind,
+        shallow_bytes: shallow,
+        rss_bytes: rss,
+        python_share_of_rss: share,
+        hint: share.filter(|&s| s < 0.5).map(|_| NATIVE_HINT),
+    }
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(
+        || "unknown".to_string(),
+        |v| escape(&v.to_string()).into_owned(),
+    )
+}
+
+fn opt_list(v: &[Option<u64>; 3]) -> String {
+    v.iter()
+        .map(|x| x.map_or_else(|| "?".to_string(), |x| x.to_string()))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+pub(super) fn run<W: Write>(path: &Path, json: bool, no_verify: bool, out: &mut W) -> Result<()> {
+    let verify = if no_verify {
+        Verify::SkipChecksums
+    } else {
+        Verify::Full
+    };
+    let snap = Snapshot::open(path, verify)?;
+    let d = gather(&snap, path);
+    if json {
+        return write_envelope(out, "info", &d);
+    }
+    let p = &d.process;
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "file".into(),
+            format!(
+                "{} ({} bytes, format {}.{})",
+                escape(&d.path),
+                d.file_bytes,
+                d.format.0,
+                d.format.1
+            ),
+        ),
+        (
+            "python".into(),
+            format!(
+                "{} {}",
+                opt(&p.python_implementation),
+                opt(&p.python_version)
+            ),
+        ),
+        ("build".into(), opt(&p.python_build)),
+        (
+            "platform".into(),
+            format!(
+                "{} {}, {}-byte pointers",
+                opt(&p.platform),
+                opt(&p.machine),
+                opt(&p.pointer_size)
+            ),
+        ),
+        ("pid".into(), opt(&p.pid)),
+        ("time".into(), opt(&p.time_utc)),
+    ];
+    let dm = &d.dump;
+    rows.push((
+        "dump".into(),
+        format!(
+            "mode {}, took {}, by {} {}",
+            opt(&dm.mode),
+            dm.duration_ns.map_or_else(
+                || "unknown".into(),
+                |ns| format!("{:.1} ms", ns as f64 / 1e6)
+            ),
+            opt(&dm.dumper_name),
+            opt(&dm.dumper_version)
+        ),
+    ));
+    rows.push(("dumper options".into(), opt(&dm.dumper_options)));
+    let g = &d.gc;
+    rows.push((
+        "gc".into(),
+        format!(
+            "{}, counts {}, thresholds {}, frozen {}, collected {}",
+            match g.enabled {
+                Some(true) => "enabled",
+                Some(false) => "disabled",
+                None => "unknown",
+            },
+            opt_list(&g.count),
+            opt_list(&g.threshold),
+            opt(&g.frozen),
+            opt(&g.collected)
+        ),
+    ));
+    let c = &d.counts;
+    rows.push(("objects".into(), c.objects.to_string()));
+    rows.push((
+        "edges".into(),
+        format!("{} ({} dangling)", c.edges, c.dangling_edges),
+    ));
+    rows.push(("types".into(), c.types.to_string()));
+    rows.push(("strings".into(), c.strings.to_string()));
+    let kinds = d
+        .roots_by_kind
+        .iter()
+        .map(|r| format!("{} {}", r.kind, r.count))
+        .collect::<Vec<_>>()
+        .join(", ");
+    rows.push(("roots".into(), format!("{} ({kinds})", c.roots)));
+    rows.push(("values".into(), c.values.to_string()));
+    rows.push(("shallow total".into(), human_bytes(d.shallow_bytes)));
+    rows.push((
+        "rss at dump".into(),
+        d.rss_bytes.map_or_else(|| "unknown".into(), human_bytes),
+    ));
+    rows.push((
+        "python share".into(),
+        d.python_share_of_rss.map_or_else(
+            || "unknown".into(),
+            |s| {
+                if s > 0.0 && s < 0.001 {
+                    "<0.1% of RSS".to_string()
+                } else {
+                    format!("{:.1}% of RSS", s * 100.0)
+                }
+            },
+        ),
+    ));
+    write_rows(out, &rows)?;
+    if let Some(h) = d.hint {
+        writeln!(out, "hint: {h}").map_err(super::out_err)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_iso;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_iso(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc_iso(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            utc_iso(1_767_225_599_999_000_000),
+            "2025-12-31T23:59:59.999Z"
+        );
+        assert_eq!(utc_iso(u64::MAX), "2554-07-21T23:34:33.709Z");
+    }
+}

@@ -1,0 +1,26 @@
+//! The `heapsnap` binary: parse the command line, run the command, map the result to an
+//! exit code. This is the one place that prints a fatal error (`heapsnap: <message>`).
+//! Exit codes: 0 success (also when stdout is a closed pipe), 2 any error.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = heapsnap::cli::Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = heapsnap::commands::run(&cli.command, &mut out).and_then(|()| {
+        out.flush()
+            .map_err(|e| heapsnap::Error::io("cannot write output", e))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("heapsnap: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Output formats shared by the commands: the versioned JSON envelope ([`json`]) and
+//! terminal-safe text ([`text`]).
+
+pub mod json;
+pub mod text;

@@ -1,0 +1,105 @@
+//! Terminal-safe text. Every string that comes from a dump (names, keys, previews, and
+//! paths too) passes through [`escape`] before it reaches a terminal, so a hostile dump
+//! cannot move the cursor, recolour the screen or reorder text with bidi controls. Also
+//! a small helper for aligned `label  value` lines.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::Write;
+
+use crate::error::{Error, Result};
+
+/// True for characters that must not reach a terminal raw.
+fn is_unsafe(c: char) -> bool {
+    c.is_control() // C0, DEL, C1 (includes ESC and CSI)
+        || matches!(c,
+            '\u{061C}'                  // Arabic letter mark
+            | '\u{200B}'..='\u{200F}'   // zero-width chars, LRM, RLM
+            | '\u{2028}' | '\u{2029}'   // line and paragraph separators
+            | '\u{202A}'..='\u{202E}'   // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2069}'   // word joiner, invisible operators, bidi isolates
+            | '\u{FEFF}'                // byte order mark
+            | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotation
+        )
+}
+
+/// Escapes `s` for a terminal: unsafe characters become `\u{..}` and a backslash becomes
+/// `\\`, so the output is unambiguous. Borrowed when nothing needs escaping.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_unsafe(c) || c == '\\') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if is_unsafe(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Escapes `s` and wraps it in double quotes (a `"` inside becomes `\"`).
+pub fn quote(s: &str) -> String {
+    format!("\"{}\"", escape(s).replace('"', "\\\""))
+}
+
+/// Writes `(label, value)` rows with the values aligned in one column.
+pub fn write_rows<W: Write>(out: &mut W, rows: &[(String, String)]) -> Result<()> {
+    let width = rows
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (label, value) in rows {
+        writeln!(out, "{label:<width$}  {value}")
+            .map_err(|e| Error::io("cannot write output", e))?;
+    }
+    Ok(())
+}
+
+/// `n` bytes in a human unit (`1.5 MiB`), with the exact count for large values.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {} ({n} bytes)", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_controls_and_bidi_only() {
+        assert!(matches!(escape("plain café ☃"), Cow::Borrowed(_)));
+        assert_eq!(escape("a\x1b[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(
+            escape("\u{202E}x\u{2066}\u{200F}"),
+            "\\u{202e}x\\u{2066}\\u{200f}"
+        );
+        assert_eq!(
+            escape("tab\tnl\n\u{7f}\u{85}"),
+            "tab\\u{9}nl\\u{a}\\u{7f}\\u{85}"
+        );
+        assert_eq!(escape("back\\slash"), "back\\\\slash");
+        assert_eq!(quote("say \"hi\""), "\"say \\\"hi\\\"\"");
+    }
+
+    #[test]
+    fn human_bytes_units() {
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB (1536 bytes)");
+        assert_eq!(human_bytes(10 << 20), "10.0 MiB (10485760 bytes)");
+    }
+}

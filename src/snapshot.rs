@@ -1,0 +1,378 @@
+//! A validated, read-only snapshot. [`Snapshot::open`] maps the file (or reads it into an
+//! 8-byte-aligned buffer when mapping is impossible), runs every check of SPEC section 7
+//! (see `validate.rs`) and then hands out the columns as typed slices that point
+//! into the file's bytes: no parsing, no copies.
+
+use std::fs::File;
+use std::io::Read;
+use std::ops::Range;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+use crate::format::read::len_u64;
+use crate::format::{
+    fact_kind, kind, FactRecord, RootRecord, TypeRecord, ValueRecord, WideSizeRecord, SIZE_SENTINEL,
+};
+pub use crate::validate::Verify;
+use crate::validate::{check_addresses, validate, Layout};
+
+/// The bytes of a file: a read-only map, or an owned copy in 8-byte words.
+enum Data {
+    Mmap(Mmap),
+    Owned { words: Vec<u64>, len: usize },
+}
+
+impl Data {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Data::Mmap(m) => m,
+            Data::Owned { words, len } => {
+                let all: &[u8] = bytemuck::cast_slice(words);
+                &all[..*len]
+            }
+        }
+    }
+
+    /// Copies `bytes` into a buffer aligned to 8 bytes, so columns can be cast in place.
+    fn copy_aligned(bytes: &[u8]) -> Data {
+        let mut words = vec![0u64; bytes.len().div_ceil(8)];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        Data::Owned {
+            words,
+            len: bytes.len(),
+        }
+    }
+}
+
+/// A fact's value, decoded by kind (SPEC 4.1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FactValue<'a> {
+    /// Kind U64.
+    U64(u64),
+    /// Kind I64.
+    I64(i64),
+    /// Kind F64.
+    F64(f64),
+    /// Kind STRING, resolved to its text.
+    Str(&'a str),
+    /// Kind BOOL.
+    Bool(bool),
+}
+
+/// A validated dump file whose columns are available as zero-copy slices.
+pub struct Snapshot {
+    data: Data,
+    layout: Layout,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("len", &self.file_len())
+            .field("objects", &self.layout.objects)
+            .field("edges", &self.layout.edges)
+            .finish()
+    }
+}
+
+impl Snapshot {
+    /// Opens and validates the dump at `path`, memory-mapping it when possible.
+    ///
+    /// Errors name `path`. Address uniqueness (SPEC 7 step 14) is not checked here; call
+    /// [`Snapshot::check_addresses`] for it.
+    pub fn open(path: &Path, verify: Verify) -> Result<Snapshot> {
+        let file = File::open(path).map_err(|e| Error::io("cannot open", e).in_file(path))?;
+        let is_file = file
+            .metadata()
+            .map_err(|e| Error::io("cannot stat", e).in_file(path))?
+            .is_file();
+        let data = if is_file {
+            // SAFETY: a memory map is only sound while no one changes the file underneath
+            // it. We map read-only and validate the bytes once before using them; a
+            // process that modifies the file while we run could make later reads see
+            // bytes that differ from the validated ones (wrong results), and one that
+            // truncates it can make a read fault with SIGBUS. As in ripgrep, concurrent
+            // modification or truncation of an input file by another process is outside
+            // heapsnap's contract: dumps are written once, then analysed.
+            match unsafe { Mmap::map(&file) } {
+                Ok(m) => Data::Mmap(m),
+                Err(_) => read_all(file).map_err(|e| e.in_file(path))?,
+            }
+        } else {
+            read_all(file).map_err(|e| e.in_file(path))?
+        };
+        Snapshot::from_data(data, verify).map_err(|e| e.in_file(path))
+    }
+
+    /// Opens `path` by reading it into memory, never mapping it (the mmap fallback path).
+    pub fn open_read(path: &Path, verify: Verify) -> Result<Snapshot> {
+        let file = File::open(path).map_err(|e| Error::io("cannot open", e).in_file(path))?;
+        let data = read_all(file).map_err(|e| e.in_file(path))?;
+        Snapshot::from_data(data, verify).map_err(|e| e.in_file(path))
+    }
+
+    /// Validates a copy of `bytes` (copied to get 8-byte alignment).
+    pub fn from_bytes(bytes: &[u8], verify: Verify) -> Result<Snapshot> {
+        Snapshot::from_data(Data::copy_aligned(bytes), verify)
+    }
+
+    fn from_data(data: Data, verify: Verify) -> Result<Snapshot> {
+        let layout = validate(data.bytes(), verify)?;
+        Ok(Snapshot { data, layout })
+    }
+
+    /// True if the file is memory-mapped rather than read into memory.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.data, Data::Mmap(_))
+    }
+
+    /// The file's length in bytes.
+    pub fn file_len(&self) -> u64 {
+        len_u64(self.data.bytes().len())
+    }
+
+    /// The format version `(major, minor)` from the header.
+    pub fn version(&self) -> (u16, u16) {
+        (self.layout.major, self.layout.minor)
+    }
+
+    fn col<T: bytemuck::Pod>(&self, k: u32) -> &[T] {
+        self.layout.col(self.data.bytes(), k)
+    }
+
+    /// Number of objects `N`.
+    pub fn object_count(&self) -> usize {
+        self.layout.objects
+    }
+
+    /// Number of edges `E`.
+    pub fn edge_count(&self) -> usize {
+        self.layout.edges
+    }
+
+    /// Number of strings `S` (at least 1).
+    pub fn string_count(&self) -> usize {
+        self.layout.strings
+    }
+
+    /// Number of types `T`.
+    pub fn type_count(&self) -> usize {
+        self.layout.types
+    }
+
+    /// FACTS records.
+    pub fn facts(&self) -> &[FactRecord] {
+        self.col(kind::FACTS)
+    }
+
+    /// TYPES records.
+    pub fn types(&self) -> &[TypeRecord] {
+        self.col(kind::TYPES)
+    }
+
+    /// OBJECT_ADDRESS: one address per object.
+    pub fn addresses(&self) -> &[u64] {
+        self.col(kind::OBJECT_ADDRESS)
+    }
+
+    /// OBJECT_TYPE: one type index per object.
+    pub fn types_of(&self) -> &[u32] {
+        self.col(kind::OBJECT_TYPE)
+    }
+
+    /// OBJECT_SIZE: raw u32 sizes (the sentinel marks a wide size; see [`Self::shallow_size`]).
+    pub fn sizes(&self) -> &[u32] {
+        self.col(kind::OBJECT_SIZE)
+    }
+
+    /// OBJECT_REFCOUNT.
+    pub fn refcounts(&self) -> &[u32] {
+        self.col(kind::OBJECT_REFCOUNT)
+    }
+
+    /// OBJECT_FLAGS.
+    pub fn flags(&self) -> &[u32] {
+        self.col(kind::OBJECT_FLAGS)
+    }
+
+    /// OBJECT_EDGE_START: `N + 1` CSR offsets into the edge columns.
+    pub fn edge_starts(&self) -> &[u64] {
+        self.col(kind::OBJECT_EDGE_START)
+    }
+
+    /// EDGE_TARGET: one target address per edge.
+    pub fn edge_targets(&self) -> &[u64] {
+        self.col(kind::EDGE_TARGET)
+    }
+
+    /// EDGE_LABEL, or `None` when the file has none (all labels 0).
+    pub fn edge_labels(&self) -> Option<&[u32]> {
+        self.layout.spans[kind::EDGE_LABEL as usize].map(|_| self.col(kind::EDGE_LABEL))
+    }
+
+    /// The label of edge `k` (0 when there is no EDGE_LABEL section or `k` is out of range).
+    pub fn edge_label(&self, k: usize) -> u32 {
+        self.edge_labels()
+            .and_then(|l| l.get(k))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The edge index range of object `i` (empty if `i` is out of range).
+    pub fn edge_range(&self, i: usize) -> Range<usize> {
+        let starts = self.edge_starts();
+        match (starts.get(i), starts.get(i + 1)) {
+            // Validated: starts are non-decreasing and <= E, which fits in usize.
+            (Some(&a), Some(&b)) => to_index(a)..to_index(b),
+            _ => 0..0,
+        }
+    }
+
+    /// ROOTS records.
+    pub fn roots(&self) -> &[RootRecord] {
+        self.col(kind::ROOTS)
+    }
+
+    /// VALUES records (empty if absent).
+    pub fn values(&self) -> &[ValueRecord] {
+        self.col(kind::VALUES)
+    }
+
+    /// WIDE_SIZES records (empty if absent).
+    pub fn wide_sizes(&self) -> &[WideSizeRecord] {
+        self.col(kind::WIDE_SIZES)
+    }
+
+    /// String `id`, or `""` if `id` is out of range.
+    pub fn string(&self, id: u64) -> &str {
+        let offs: &[u64] = self.col(kind::STRING_OFFSETS);
+        let bytes = self.layout.bytes(self.data.bytes(), kind::STRING_BYTES);
+        let Ok(id) = usize::try_from(id) else {
+            return "";
+        };
+        match (offs.get(id), offs.get(id.wrapping_add(1))) {
+            (Some(&a), Some(&b)) => bytes
+                .get(to_index(a)..to_index(b))
+                .and_then(|s| std::str::from_utf8(s).ok())
+                .unwrap_or(""),
+            _ => "",
+        }
+    }
+
+    /// The full shallow size of object `i` (0 if `i` is out of range).
+    pub fn shallow_size(&self, i: usize) -> u64 {
+        match self.sizes().get(i) {
+            Some(&SIZE_SENTINEL) => {
+                let wide = self.wide_sizes();
+                match wide.binary_search_by_key(&len_u64(i), |w| w.object) {
+                    Ok(j) => wide[j].size,
+                    Err(_) => u64::from(SIZE_SENTINEL),
+                }
+            }
+            Some(&s) => u64::from(s),
+            None => 0,
+        }
+    }
+
+    /// Sum of all shallow sizes, saturating at `u64::MAX`.
+    pub fn total_shallow_size(&self) -> u64 {
+        let narrow: u64 = self
+            .sizes()
+            .iter()
+            .filter(|&&s| s != SIZE_SENTINEL)
+            .fold(0u64, |acc, &s| acc.saturating_add(u64::from(s)));
+        self.wide_sizes()
+            .iter()
+            .fold(narrow, |acc, w| acc.saturating_add(w.size))
+    }
+
+    /// Decodes a fact record's value (`None` for a kind this reader does not know).
+    pub fn fact_value(&self, f: &FactRecord) -> Option<FactValue<'_>> {
+        Some(match f.kind {
+            fact_kind::U64 => FactValue::U64(f.value),
+            fact_kind::I64 => FactValue::I64(f.value as i64),
+            fact_kind::F64 => FactValue::F64(f64::from_bits(f.value)),
+            fact_kind::STRING => FactValue::Str(self.string(f.value)),
+            fact_kind::BOOL => FactValue::Bool(f.value != 0),
+            _ => return None,
+        })
+    }
+
+    /// The value of the fact whose key is `key`, if present and of a known kind.
+    pub fn fact(&self, key: &str) -> Option<FactValue<'_>> {
+        self.facts()
+            .iter()
+            .find(|f| self.string(u64::from(f.key)) == key)
+            .and_then(|f| self.fact_value(f))
+    }
+
+    /// The value of U64 fact `key`, if present with that kind.
+    pub fn fact_u64(&self, key: &str) -> Option<u64> {
+        match self.fact(key) {
+            Some(FactValue::U64(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The value of STRING fact `key`, if present with that kind.
+    pub fn fact_str(&self, key: &str) -> Option<&str> {
+        match self.fact(key) {
+            Some(FactValue::Str(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The value of BOOL fact `key`, if present with that kind.
+    pub fn fact_bool(&self, key: &str) -> Option<bool> {
+        match self.fact(key) {
+            Some(FactValue::Bool(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// SPEC 7 step 14: fails if two objects share an address. Sorts a copy of the
+    /// address column (8 bytes per object).
+    pub fn check_addresses(&self) -> Result<()> {
+        check_addresses(self.addresses())
+    }
+
+    /// The object addresses sorted ascending, paired with their object index; the
+    /// lookup table for resolving edge targets (12-16 bytes per object).
+    pub fn address_index(&self) -> Vec<(u64, u32)> {
+        let mut v: Vec<(u64, u32)> = self
+            .addresses()
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| (a, u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Number of edges whose target is not the address of any object in the dump.
+    pub fn dangling_edge_count(&self) -> u64 {
+        let mut sorted = self.addresses().to_vec();
+        sorted.sort_unstable();
+        let n = self
+            .edge_targets()
+            .iter()
+            .filter(|t| sorted.binary_search(t).is_err())
+            .count();
+        len_u64(n)
+    }
+}
+
+/// A validated in-file offset as an index (validation guarantees it fits).
+fn to_index(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+/// Reads a whole file or stream into an 8-byte-aligned buffer.
+fn read_all(mut file: File) -> Result<Data> {
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)
+        .map_err(|e| Error::io("cannot read", e))?;
+    Ok(Data::copy_aligned(&buf))
+}
