@@ -1,0 +1,5 @@
+import sys
+
+from .dumper import main
+
+sys.exit(main())

@@ -1,0 +1,1467 @@
+"""heapsnap dumper: write a snapshot of a CPython heap in the heapsnap format.
+
+Supported: CPython 3.8 to 3.13, standard library only. This one file is the whole
+dumper: copy it onto a server next to a program and use it alone::
+
+    import dumper
+    result = dumper.dump("/tmp/app.hsnap")          # in-process, the default
+    if not result.ok:
+        print(result.error)
+
+    dumper.install(signal="SIGUSR1", directory="/tmp")   # dump on `kill -USR1 <pid>`
+
+    $ python dumper.py run --at-exit --dir /tmp script.py args...
+
+The file format is specified in ``format/SPEC.md`` of the heapsnap repository; read
+the result with the ``heapsnap`` analyzer (``heapsnap info app.hsnap``).
+
+How the heap is enumerated: ``gc.get_objects()`` plus the explicit roots (sys.modules,
+builtins, the sys dict, every thread's frames, gc.garbage, every type) are closed under
+``gc.get_referents``, patched where tp_traverse hides references (dict keys, code
+objects, executing frames, static types, type names). User code is never run: no
+``repr``, ``getattr``, ``isinstance``, ``__dict__``, ``hash`` or ``==`` on user objects,
+and a user-defined ``__sizeof__`` is never called (the size is then estimated).
+
+In-process or fork:
+
+- ``fork=False`` (default): the dump runs in the calling thread. Other threads keep
+  running between the dumper's steps (the GIL), so the snapshot is not atomic, and the
+  process pauses for the whole dump (about 1 s per million objects).
+- ``fork=True``: the process forks and the child dumps a consistent copy while the
+  parent continues. It is not the default because the child dirties every page whose
+  reference counts it touches (up to the heap's size in extra memory: the OOM killer may
+  pick the service), and forking a multi-threaded process is hazardous (locks held by
+  other threads stay locked in the child; the dumper only uses os.write in the child).
+  With ``collect=True`` the collection runs in the child, so finalizers of unreachable
+  objects run there.
+"""
+
+import array
+import gc
+import itertools
+import os
+import struct
+import sys
+import threading
+import time
+import zlib
+from collections import Counter, namedtuple
+from operator import and_, eq, ge, gt, is_, le, lshift, ne, not_, or_, sub
+
+try:
+    from collections import _count_elements   # C helper behind Counter.update
+except ImportError:  # pragma: no cover
+    def _count_elements(mapping, iterable):
+        get = mapping.get
+        for x in iterable:
+            mapping[x] = get(x, 0) + 1
+
+__version__ = "0.1.0"
+__all__ = ["dump", "install", "DumpResult", "Installed", "main", "__version__",
+           "build_file", "file_from_description", "crc32"]
+
+# ---------------------------------------------------------------------------
+# Format constants (format/SPEC.md)
+
+MAGIC = b"\x89HSNAP\r\n"
+END_MAGIC = b"HSNAPEND"
+FORMAT_MAJOR, FORMAT_MINOR = 1, 0
+
+(S_FACTS, S_STRING_OFFSETS, S_STRING_BYTES, S_TYPES, S_OBJECT_ADDRESS, S_OBJECT_TYPE,
+ S_OBJECT_SIZE, S_OBJECT_REFCOUNT, S_OBJECT_FLAGS, S_OBJECT_EDGE_START, S_EDGE_TARGET,
+ S_EDGE_LABEL, S_ROOTS, S_VALUES, S_WIDE_SIZES) = range(1, 16)
+
+FACT_U64, FACT_I64, FACT_F64, FACT_STRING, FACT_BOOL = 1, 2, 3, 4, 5
+_FACT_KINDS = {"u64": FACT_U64, "i64": FACT_I64, "f64": FACT_F64,
+               "string": FACT_STRING, "bool": FACT_BOOL}
+
+T_HAS_FINALIZER, T_MANAGED_DICT, T_HEAP_TYPE, T_GC_TYPE = 1, 2, 4, 8
+
+F_GC_TRACKED = 1
+F_GC_FINALIZED = 2
+F_GC_GARBAGE = 4
+F_SIZE_ESTIMATED = 8
+F_REFCOUNT_UNKNOWN = 16
+F_POSITIONAL_EDGES = 32
+F_EDGES_INCOMPLETE = 64
+
+LABEL_KEY = 1 << 31
+
+R_MODULE, R_INTERPRETER, R_THREAD, R_REFCOUNT_SURPLUS, R_GC_GARBAGE, R_IMMORTAL, R_OTHER = \
+    range(1, 8)
+
+V_NAME, V_STR, V_BYTES, V_NUMBER = 1, 2, 3, 4
+V_TRUNCATED = 1
+
+U32_MAX = 0xFFFFFFFF
+_U32 = "I" if array.array("I").itemsize == 4 else "L"
+_BIG_ENDIAN = sys.byteorder == "big"
+
+_CHUNK = 4096
+_IMMORTAL_LIMIT = 1 << 29
+_PY = sys.version_info[:2]
+
+# CPython type flags
+_TPFLAGS_INLINE_VALUES = 1 << 2
+_TPFLAGS_MANAGED_DICT = 1 << 4
+_TPFLAGS_HEAPTYPE = 1 << 9
+_TPFLAGS_HAVE_GC = 1 << 14
+_CO_OPTIMIZED = 1
+
+
+def crc32(data):
+    """CRC-32 (ISO-HDLC, as zlib) of a bytes-like object."""
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------------------
+# Writer: plain content -> canonical file
+
+
+def _u32(values=()):
+    return array.array(_U32, values)
+
+
+def _u64(values=()):
+    return array.array("Q", values)
+
+
+def _le(arr):
+    """Bytes-like little-endian view of an array (a copy only on big-endian hosts)."""
+    if _BIG_ENDIAN and arr.itemsize > 1:
+        arr = array.array(arr.typecode, arr)
+        arr.byteswap()
+    return memoryview(arr).cast("B")
+
+
+def _interleave(*columns):
+    """One u64 array holding the columns' entries record by record."""
+    k = len(columns)
+    n = len(columns[0])
+    out = _u64(bytes(8 * n * k))
+    for j, col in enumerate(columns):
+        if len(col) != n:
+            raise ValueError("column lengths differ")
+        if not isinstance(col, array.array) or col.typecode != "Q":
+            col = _u64(col)
+        out[j::k] = col
+    return out
+
+
+class Content(object):
+    """Plain content of a dump, column by column (what the writer is given).
+
+    strings: list of bytes (UTF-8) or str, index 0 the empty string.
+    facts: u64 arrays fact_kk (key | kind << 32) and fact_value.
+    types: u64 arrays type_address, type_names (name | module << 32), type_flags.
+    objects: address (u64), otype, size, refcount, flags (u32; size U32_MAX when
+    wide), edge_start (u64, N + 1), edge_target (u64), edge_label (u32 or None),
+    wide_object / wide_size (u64).
+    roots: u64 arrays root_object, root_kl (kind | label << 32), root_detail.
+    values: u64 arrays value_object, value_word (string | kind << 32 | flags << 48).
+    """
+
+    __slots__ = ("strings", "fact_kk", "fact_value", "type_address", "type_names",
+                 "type_flags", "address", "otype", "size", "refcount", "flags",
+                 "edge_start", "edge_target", "edge_label", "wide_object", "wide_size",
+                 "root_object", "root_kl", "root_detail", "value_object", "value_word")
+
+    def __init__(self):
+        self.strings = [b""]
+        self.fact_kk, self.fact_value = _u64(), _u64()
+        self.type_address, self.type_names, self.type_flags = _u64(), _u64(), _u64()
+        self.address, self.otype, self.size = _u64(), _u32(), _u32()
+        self.refcount, self.flags = _u32(), _u32()
+        self.edge_start, self.edge_target, self.edge_label = _u64([0]), _u64(), None
+        self.wide_object, self.wide_size = _u64(), _u64()
+        self.root_object, self.root_kl, self.root_detail = _u64(), _u64(), _u64()
+        self.value_object, self.value_word = _u64(), _u64()
+
+
+def _sections(c):
+    """The (kind, bytes-like) sections of a file, ascending kind, empties omitted."""
+    strings = [s.encode("utf-8") if isinstance(s, str) else bytes(s) for s in c.strings]
+    offsets = _u64(itertools.accumulate(itertools.chain((0,), map(len, strings))))
+    out = [
+        (S_FACTS, _le(_interleave(c.fact_kk, c.fact_value))),
+        (S_STRING_OFFSETS, _le(offsets)),
+        (S_STRING_BYTES, b"".join(strings)),
+        (S_TYPES, _le(_interleave(c.type_address, c.type_names, c.type_flags))),
+        (S_OBJECT_ADDRESS, _le(c.address)),
+        (S_OBJECT_TYPE, _le(c.otype)),
+        (S_OBJECT_SIZE, _le(c.size)),
+        (S_OBJECT_REFCOUNT, _le(c.refcount)),
+        (S_OBJECT_FLAGS, _le(c.flags)),
+        (S_OBJECT_EDGE_START, _le(c.edge_start)),
+        (S_EDGE_TARGET, _le(c.edge_target)),
+    ]
+    if c.edge_label is not None and any(c.edge_label):
+        out.append((S_EDGE_LABEL, _le(c.edge_label)))
+    out.append((S_ROOTS, _le(_interleave(c.root_object, c.root_kl, c.root_detail))))
+    if len(c.value_object):
+        out.append((S_VALUES, _le(_interleave(c.value_object, c.value_word))))
+    if len(c.wide_object):
+        out.append((S_WIDE_SIZES, _le(_interleave(c.wide_object, c.wide_size))))
+    return out
+
+
+def _layout(sections):
+    """Yield the buffers of the whole file in order (header, sections, table, trailer)."""
+    header = MAGIC + struct.pack("<HHI", FORMAT_MAJOR, FORMAT_MINOR, 0)
+    yield header
+    pos = 16
+    table = []
+    for kind, buf in sections:
+        n = len(buf)
+        table.append(struct.pack("<IIQQQ", kind, crc32(buf), pos, n, 0))
+        if n:
+            yield buf
+        pad = -n % 8
+        if pad:
+            yield bytes(pad)
+        pos += n + pad
+    table = b"".join(table)
+    yield table
+    # table_crc covers the header and the table (SPEC 3.2)
+    yield struct.pack("<QII", pos, len(sections), crc32(header + table)) + bytes(8) + END_MAGIC
+
+
+def build_file(content):
+    """The canonical file bytes for a Content."""
+    return b"".join(bytes(b) for b in _layout(_sections(content)))
+
+
+def _write_all(fd, buf):
+    view = memoryview(buf).cast("B")
+    total = len(view)
+    done = 0
+    while done < total:
+        done += os.write(fd, view[done:done + (1 << 30)])
+    return total
+
+
+def write_content(fd, content):
+    """Write a Content to an open file descriptor with a few large writes; returns bytes."""
+    total = 0
+    pending = []
+    pending_len = 0
+    for buf in _layout(_sections(content)):
+        if len(buf) < (1 << 16):     # gather small pieces (header, padding, small sections)
+            pending.append(bytes(buf))
+            pending_len += len(buf)
+            continue
+        if pending:
+            total += _write_all(fd, b"".join(pending))
+            pending, pending_len = [], 0
+        total += _write_all(fd, buf)
+    if pending:
+        total += _write_all(fd, b"".join(pending))
+    return total
+
+
+def file_from_description(desc):
+    """Content from a vector description (format/vectors/README.md schema)."""
+    c = Content()
+    c.strings = list(desc["strings"])
+    for f in desc.get("facts", ()):
+        kind = _FACT_KINDS[f["kind"]]
+        v = f["value"]
+        if kind == FACT_F64:
+            v = struct.unpack("<Q", struct.pack("<d", float(v)))[0]
+        elif kind == FACT_I64:
+            v &= 0xFFFFFFFFFFFFFFFF
+        elif kind == FACT_BOOL:
+            v = 1 if v else 0
+        c.fact_kk.append(f["key"] | kind << 32)
+        c.fact_value.append(v)
+    for t in desc.get("types", ()):
+        c.type_address.append(t["address"])
+        c.type_names.append(t["name"] | t["module"] << 32)
+        c.type_flags.append(t["flags"])
+    labels = _u32()
+    for i, o in enumerate(desc.get("objects", ())):
+        c.address.append(o["address"])
+        c.otype.append(o["type"])
+        size = o["size"]
+        if size >= U32_MAX:
+            c.size.append(U32_MAX)
+            c.wide_object.append(i)
+            c.wide_size.append(size)
+        else:
+            c.size.append(size)
+        c.refcount.append(o["refcount"])
+        c.flags.append(o["flags"])
+        for e in o.get("edges", ()):
+            c.edge_target.append(e["target"])
+            labels.append(e.get("label", 0))
+        c.edge_start.append(len(c.edge_target))
+    c.edge_label = labels
+    for r in desc.get("roots", ()):
+        c.root_object.append(r["object"])
+        c.root_kl.append(r["kind"] | r["label"] << 32)
+        c.root_detail.append(r["detail"])
+    for v in desc.get("values", ()):
+        c.value_object.append(v["object"])
+        c.value_word.append(v["string"] | v["kind"] << 32 | v["flags"] << 48)
+    return build_file(c)
+
+
+# ---------------------------------------------------------------------------
+# Enumeration
+
+def _walk_frames_skip(f):
+    """The first frame at or below f (towards the caller) not running this file's code."""
+    fn = _walk_frames_skip.__code__.co_filename
+    while f is not None and f.f_code.co_filename == fn:
+        f = f.f_back
+    return f
+
+
+def _type_attr(name):
+    return type.__dict__[name].__get__
+
+
+_T_DICT = _type_attr("__dict__")
+_T_MRO = _type_attr("__mro__")
+_T_BASES = _type_attr("__bases__")
+_T_BASE = _type_attr("__base__")
+_T_NAME = _type_attr("__name__")
+_T_QUALNAME = _type_attr("__qualname__")
+_T_MODULE = _type_attr("__module__")
+_T_FLAGS = _type_attr("__flags__")
+_T_SUBCLASSES = type.__dict__["__subclasses__"]
+
+_CodeType = type(_walk_frames_skip.__code__)
+_FunctionType = type(_walk_frames_skip)
+_BuiltinFunctionType = type(len)
+_ModuleType = type(sys)
+_FrameType = type(sys._getframe())
+_MappingProxyType = type(type.__dict__)
+
+K_NORMAL, K_DICT, K_DICTSUB, K_CODE, K_FRAME, K_TYPE, K_MODULE, K_FUNC, K_BFUNC = range(9)
+
+
+def _c_finalizer_types():
+    out = []
+    import types as _types
+    out.extend([_types.GeneratorType, _types.CoroutineType, _types.AsyncGeneratorType])
+    try:
+        import _io
+        out.append(_io._IOBase)
+    except Exception:
+        pass
+    return tuple(out)
+
+
+_C_FINALIZER_TYPES = _c_finalizer_types()
+_C_DESCRIPTOR_TYPES = (type(object.__dict__["__sizeof__"]),            # method_descriptor
+                       type(object.__dict__["__init__"]),              # wrapper_descriptor
+                       _BuiltinFunctionType,
+                       type(classmethod.__dict__["__get__"]))
+_C_FINALIZER_IDS = frozenset(map(id, _C_FINALIZER_TYPES))
+_C_DESCRIPTOR_IDS = frozenset(map(id, _C_DESCRIPTOR_TYPES))
+_GC_HEAD = sys.getsizeof(()) - ().__sizeof__()
+
+
+def _encode(s):
+    return s.encode("utf-8", "backslashreplace")
+
+
+class _Walker(object):
+    """State of one dump. Created after gc.get_objects(); nothing in the heap refers to it."""
+
+    def __init__(self, work, values, preview_len):
+        self.work = work
+        self.values = values
+        self.preview = preview_len
+        self.seen = {}          # id -> number of edges found to it (in-degree)
+        self.c = Content()
+        self.strtab = {b"": 0}
+        self.tindex = {}        # id(type) -> index in TYPES
+        self.tkind = []         # per type index: K_*
+        self.tflag = []         # per type index: object flags implied by the type
+        self.unsafe_size = set()  # type indexes with a user-defined __sizeof__
+        self.labcache = {}      # id(str key) -> label
+        self.incomplete = []
+        self.ov = 0
+        self.str_tid = self.bytes_tid = -1
+        self.num_tids = set()
+        self.positional = set()
+        self.managed = set()
+        self.finalizer_tids = set()
+        self.dict_tid = -1
+        self.labels = None
+
+    # -- strings
+    def sid(self, s):
+        b = _encode(s) if type(s) is str else s
+        i = self.strtab.get(b)
+        if i is None:
+            i = self.strtab[b] = len(self.c.strings)
+            self.c.strings.append(b)
+        return i
+
+    def sids(self, strs):
+        """String ids of many exact str objects (C-level)."""
+        bs = list(map(str.encode, strs, itertools.repeat("utf-8"),
+                      itertools.repeat("backslashreplace")))
+        tab = self.strtab
+        new = dict.fromkeys(itertools.filterfalse(tab.__contains__, bs))
+        if new:
+            tab.update(zip(new, itertools.count(len(self.c.strings))))
+            self.c.strings.extend(new)
+        return list(map(tab.__getitem__, bs))
+
+    def key_label(self, k):
+        """Label of the value stored under key k (bit 31 set), 0 if none."""
+        i = id(k)
+        lab = self.labcache.get(i)
+        if lab is None:
+            lab = 0
+            if type(k) is str and self.values != "none":
+                if self.values == "all":
+                    lab = LABEL_KEY | self.sid(k[:self.preview])
+                elif len(k) <= 64 and k.isidentifier():
+                    lab = LABEL_KEY | self.sid(k)
+                self.labcache[i] = lab     # only str keys: they stay alive in the dump
+        return lab
+
+    # -- types
+    def register_type(self, T):
+        i = len(self.tkind)
+        self.tindex[id(T)] = i
+        c = self.c
+        tf = _T_FLAGS(T)
+        mro = _T_MRO(T) or (T,)
+        flags = 0
+        has_del = False
+        sizeof_safe = True
+        sizeof_found = False
+        for B in mro:
+            d = _T_DICT(B)
+            if d is None:     # a type being torn down (seen at exit on 3.9)
+                continue
+            if not has_del and "__del__" in d:
+                has_del = True
+            if not sizeof_found and "__sizeof__" in d:
+                sizeof_found = True
+                sizeof_safe = id(type(d["__sizeof__"])) in _C_DESCRIPTOR_IDS
+            if id(B) in _C_FINALIZER_IDS:
+                has_del = True
+        if has_del:
+            flags |= T_HAS_FINALIZER
+        if _PY >= (3, 11) and tf & _TPFLAGS_MANAGED_DICT:
+            flags |= T_MANAGED_DICT
+        if tf & _TPFLAGS_HEAPTYPE:
+            flags |= T_HEAP_TYPE
+        if tf & _TPFLAGS_HAVE_GC:
+            flags |= T_GC_TYPE
+        name = _T_QUALNAME(T)
+        if type(name) is not str:
+            name = _T_NAME(T)
+        try:
+            mod = _T_MODULE(T)
+        except Exception:
+            mod = None
+        c.type_address.append(id(T))
+        c.type_names.append(self.sid(name or "?") | (self.sid(mod) if type(mod) is str else 0) << 32)
+        c.type_flags.append(flags)
+
+        kind = K_NORMAL
+        oflag = 0
+        if T is dict:
+            kind = K_DICT
+        elif issubclass(T, dict):
+            kind = K_DICTSUB
+        elif T is _CodeType:
+            kind = K_CODE
+        elif T is _FrameType and _PY >= (3, 11):
+            kind = K_FRAME
+        elif issubclass(T, type):
+            kind = K_TYPE
+        elif self.values != "none":
+            if T is _ModuleType:
+                kind = K_MODULE
+            elif T is _FunctionType:
+                kind = K_FUNC
+            elif T is _BuiltinFunctionType:
+                kind = K_BFUNC
+        if T is list or T is tuple:
+            oflag |= F_POSITIONAL_EDGES
+            self.positional.add(i)
+        if not sizeof_safe:
+            oflag |= F_SIZE_ESTIMATED
+            self.unsafe_size.add(i)
+        if flags & T_MANAGED_DICT and (_PY < (3, 13) or tf & _TPFLAGS_INLINE_VALUES):
+            # sys.getsizeof misses the attribute values kept with the instance:
+            # add 8 bytes per value (referents minus the type) + 8 (estimate)
+            oflag |= F_SIZE_ESTIMATED
+            self.managed.add(i)
+        self.tkind.append(kind)
+        self.tflag.append(oflag)
+        if has_del:
+            self.finalizer_tids.add(i)
+        if T is dict:
+            self.dict_tid = i
+        if T is str:
+            self.str_tid = i
+        elif T is bytes:
+            self.bytes_tid = i
+        elif T is int or T is float or T is complex or T is bool:
+            self.num_tids.add(i)
+        if id(T) not in self.seen:   # static types are not referents of their instances
+            self.seen[id(T)] = 0
+            self.work.append(T)
+        return i
+
+    # -- special objects (per-object Python work)
+    def special(self, kind, o, refs, j, labels, vals, base):
+        """Patch refs[j] for object o; may add labels[j] and value records."""
+        if kind == K_DICT or kind == K_DICTSUB:
+            ks = list(dict.keys(o))
+            vs = list(dict.values(o))
+            if len(ks) != len(vs):
+                return  # mutated concurrently: keep get_referents
+            n = len(ks)
+            r = [None] * (2 * n)
+            r[0::2] = ks
+            r[1::2] = vs
+            if kind == K_DICTSUB:
+                left = Counter(map(id, r))
+                extra = []
+                for x in refs[j]:
+                    if left[id(x)] > 0:
+                        left[id(x)] -= 1
+                    else:
+                        extra.append(x)
+                if extra:
+                    offset = len(extra)
+                    r = extra + r
+                else:
+                    offset = 0
+            else:
+                offset = 0
+            refs[j] = r
+            if self.values != "none" and n:
+                lc = self.labcache
+                labs = list(map(lc.get, map(id, ks)))
+                if None in labs:
+                    kl = self.key_label
+                    labs = list(map(kl, ks))
+                if any(labs):
+                    labels[j] = (offset + 1, 2, labs)
+        elif kind == K_CODE:
+            r = refs[j]
+            x = [o.co_consts, o.co_names, o.co_filename, o.co_name]
+            if _PY >= (3, 11):
+                x.append(o.co_qualname)
+                x.append(o.co_linetable)
+                x.append(o.co_exceptiontable)
+                # co_varnames & co are computed fresh on each access: edges to the
+                # strings they hold (which live in the code object), not the tuples.
+                x.extend(o.co_varnames)
+                x.extend(o.co_freevars)
+                x.extend(o.co_cellvars)
+                name = o.co_qualname
+            else:
+                x.append(o.co_code)
+                x.append(o.co_linetable if _PY >= (3, 10) else o.co_lnotab)
+                x.append(o.co_varnames)
+                x.append(o.co_freevars)
+                x.append(o.co_cellvars)
+                name = o.co_name
+            if r:
+                have = set(map(id, r))
+                x = [y for y in x if id(y) not in have]
+                refs[j] = r + x
+            else:
+                refs[j] = x
+            if self.values != "none":
+                vals.append((base + j, self.sid(name) | V_NAME << 32))
+        elif kind == K_FRAME:
+            r = refs[j]
+            have = set(map(id, r))
+            code = o.f_code
+            executing = id(code) not in have
+            extra = []
+            for y in (o.f_back, code, o.f_globals, o.f_builtins):
+                if y is not None and id(y) not in have:
+                    have.add(id(y))
+                    extra.append(y)
+            r = r + extra
+            if executing:
+                if code.co_flags & _CO_OPTIMIZED:
+                    # On 3.11/3.12 in-process, f_locals materialises a dict on the frame
+                    # (a snapshot of the fast locals); edges go frame -> value, never to
+                    # that dict, and the dict's extra reference shows as refcount surplus.
+                    # In a fork child or on 3.13 (a proxy) nothing persists.
+                    fl = o.f_locals
+                    items = list(dict.items(fl)) if type(fl) is dict else list(fl.items())
+                    if items:
+                        names = [k for k, _ in items]
+                        start = len(r)
+                        r.extend(v for _, v in items)
+                        labs = [self.sid(k) if type(k) is str else 0 for k in names]
+                        if any(labs):
+                            labels[j] = (start, 1, labs)
+                else:
+                    fl = o.f_locals
+                    if fl is not None and id(fl) not in have:
+                        r.append(fl)
+            refs[j] = r
+        elif kind == K_TYPE:
+            tf = _T_FLAGS(o)
+            r = refs[j]
+            if tf & _TPFLAGS_HEAPTYPE:
+                x = [_T_NAME(o), _T_QUALNAME(o)]
+            else:
+                x = gc.get_referents(_T_DICT(o))
+                x.append(_T_MRO(o))
+                x.append(_T_BASES(o))
+                b = _T_BASE(o)
+                if b is not None:
+                    x.append(b)
+            have = set(map(id, r))
+            refs[j] = r + [y for y in x if y is not None and id(y) not in have]
+            if self.values != "none":
+                name = _T_QUALNAME(o)
+                if type(name) is str:
+                    vals.append((base + j, self.sid(name) | V_NAME << 32))
+        elif kind == K_MODULE:
+            for d in refs[j]:
+                if type(d) is dict:
+                    name = dict.get(d, "__name__")
+                    if type(name) is str:
+                        vals.append((base + j, self.sid(name) | V_NAME << 32))
+                    break
+        elif kind == K_FUNC:
+            name = o.__qualname__
+            if type(name) is str:
+                vals.append((base + j, self.sid(name) | V_NAME << 32))
+        elif kind == K_BFUNC:
+            name = o.__name__
+            if type(name) is str:
+                vals.append((base + j, self.sid(name) | V_NAME << 32))
+
+    def calibrate(self):
+        """The dumper's own references seen by getrefcount for an object in a chunk."""
+        work = [object()]
+        chunk = work[0:1]
+        return self.refcounts(chunk)[0]
+
+    @staticmethod
+    def refcounts(chunk):
+        return list(map(sys.getrefcount, chunk))
+
+    def chunk(self, lo, hi):
+        """Process work[lo:hi]. All temporaries die when this returns."""
+        chunk = self.work[lo:hi]
+        rc = self.refcounts(chunk)          # first: before any other reference exists
+        n = len(chunk)
+        c = self.c
+        repeat = itertools.repeat
+        compress = itertools.compress
+        types = list(map(type, chunk))
+        tids = list(map(self.tindex.get, map(id, types), repeat(-1)))
+        if min(tids) < 0:
+            for j in compress(range(n), map(gt, repeat(0), tids)):
+                T = types[j]
+                tids[j] = self.tindex.get(id(T), -1)
+                if tids[j] < 0:
+                    tids[j] = self.register_type(T)
+        del types
+        try:
+            refs = list(map(gc.get_referents, chunk))
+        except Exception:
+            refs = []
+            for j, o in enumerate(chunk):
+                try:
+                    refs.append(gc.get_referents(o))
+                except Exception:
+                    refs.append([])
+                    self.incomplete.append(lo + j)
+        # list_traverse and tuple_traverse visit items last to first: reverse them so
+        # edge j is item [j] (POSITIONAL_EDGES)
+        if not self.positional.isdisjoint(tids):
+            for j in compress(range(n), map(self.positional.__contains__, tids)):
+                refs[j].reverse()
+        kinds = list(map(self.tkind.__getitem__, tids))
+        labels = {}    # j -> (first, step, labels) relative to the object's first edge
+        vals = []
+        if any(kinds):
+            if self.dict_tid in tids:
+                self.dicts(chunk, kinds, refs, labels)
+            special = self.special
+            for j in compress(range(n), kinds):
+                try:
+                    special(kinds[j], chunk[j], refs, j, labels, vals, lo)
+                except Exception:
+                    self.incomplete.append(lo + j)
+        del kinds
+        lens = list(map(len, refs))
+        e0 = len(c.edge_target)
+        # sizes
+        if self.unsafe_size and not self.unsafe_size.isdisjoint(tids):
+            sz = []
+            for j, o in enumerate(chunk):
+                if tids[j] in self.unsafe_size:
+                    sz.append(object.__sizeof__(o) + (_GC_HEAD if gc.is_tracked(o) else 0))
+                else:
+                    sz.append(self._getsizeof(o))
+        else:
+            try:
+                sz = list(map(sys.getsizeof, chunk))
+            except Exception:
+                sz = list(map(self._getsizeof, chunk))
+        if self.managed and not self.managed.isdisjoint(tids):
+            for j in compress(range(n), map(self.managed.__contains__, tids)):
+                sz[j] += 8 * lens[j]
+        if max(sz) >= U32_MAX:
+            for j in compress(range(n), map(ge, sz, repeat(U32_MAX))):
+                c.wide_object.append(lo + j)
+                c.wide_size.append(sz[j])
+                sz[j] = U32_MAX
+        c.size.fromlist(sz)
+        del sz
+        # flags, raw refcounts (the dumper's share is subtracted at the end), addresses
+        fl = list(map(or_, map(self.tflag.__getitem__, tids), map(gc.is_tracked, chunk)))
+        if _HAS_IS_FINALIZED and not self.finalizer_tids.isdisjoint(tids):
+            isf = gc.is_finalized
+            for j in compress(range(n), map(self.finalizer_tids.__contains__, tids)):
+                if isf(chunk[j]):
+                    fl[j] |= F_GC_FINALIZED
+        top = max(rc)
+        if top >= _IMMORTAL_LIMIT:
+            for j in compress(range(n), map(ge, rc, repeat(_IMMORTAL_LIMIT))):
+                fl[j] |= F_REFCOUNT_UNKNOWN
+                if rc[j] > U32_MAX:
+                    rc[j] = U32_MAX
+        c.flags.fromlist(fl)
+        del fl
+        c.refcount.fromlist(rc)
+        c.address.fromlist(list(map(id, chunk)))
+        c.otype.fromlist(tids)
+        # values of strings, bytes, numbers
+        if self.values != "none":
+            self.chunk_values(chunk, tids, lo, vals)
+        if vals:
+            vals.sort()
+            c.value_object.fromlist([v[0] for v in vals])
+            c.value_word.fromlist([v[1] for v in vals])
+        del vals
+        # edges and labels
+        starts = list(itertools.accumulate(itertools.chain((e0,), lens)))
+        c.edge_start.fromlist(starts[1:])
+        flat = list(itertools.chain.from_iterable(refs))
+        del refs
+        if labels or self.labels is not None:
+            if self.labels is None:
+                self.labels = _u32(bytes(4 * e0))
+            lab = [0] * len(flat)
+            for j, (first, step, labs) in labels.items():
+                p = starts[j] - e0 + first
+                lab[p:p + step * len(labs):step] = labs
+            self.labels.fromlist(lab)
+            del lab
+        fids = list(map(id, flat))
+        c.edge_target.fromlist(fids)
+        seen = self.seen
+        new = set(itertools.filterfalse(seen.__contains__, fids))
+        _count_elements(seen, fids)        # seen: id -> in-degree
+        if new:
+            mask = list(map(new.__contains__, fids))
+            self.work.extend(dict(zip(compress(fids, mask), compress(flat, mask))).values())
+
+    def dicts(self, chunk, kinds, refs, labels):
+        """Exact dicts of a chunk, in C-level passes: edges key0, value0, key1, ..."""
+        compress = itertools.compress
+        repeat = itertools.repeat
+        js = list(compress(range(len(chunk)), map(eq, kinds, repeat(K_DICT))))
+        for j in js:
+            kinds[j] = K_NORMAL
+        ds = list(map(chunk.__getitem__, js))
+        kl = list(map(list, map(dict.keys, ds)))
+        vl = list(map(list, map(dict.values, ds)))
+        del ds
+        lens = list(map(len, kl))
+        if lens != list(map(len, vl)):   # mutated concurrently: keep those as they were
+            bad = set(compress(js, map(ne, lens, map(len, vl))))
+            keep = list(map(bad.__contains__, js))
+            js = list(itertools.filterfalse(bad.__contains__, js))
+            kl = list(itertools.compress(kl, map(not_, keep)))
+            vl = list(itertools.compress(vl, map(not_, keep)))
+            lens = list(map(len, kl))
+        inter = list(map(list, map(itertools.chain.from_iterable, map(zip, kl, vl))))
+        for j, r in zip(js, inter):
+            refs[j] = r
+        del inter, vl
+        if self.values == "none":
+            return
+        allk = list(itertools.chain.from_iterable(kl))
+        del kl
+        labs = list(map(self.labcache.get, map(id, allk)))
+        if None in labs:
+            kl_ = self.key_label
+            for p in compress(range(len(labs)), map(is_, labs, repeat(None))):
+                labs[p] = kl_(allk[p])
+        del allk
+        if not any(labs):
+            return
+        a = 0
+        for j, m in zip(js, lens):
+            if m:
+                part = labs[a:a + m]
+                a += m
+                if any(part):
+                    labels[j] = (1, 2, part)
+
+    def _getsizeof(self, o):
+        try:
+            return sys.getsizeof(o)
+        except Exception:
+            return object.__sizeof__(o) + (_GC_HEAD if gc.is_tracked(o) else 0)
+
+    def chunk_values(self, chunk, tids, lo, vals):
+        repeat = itertools.repeat
+        compress = itertools.compress
+        n = len(chunk)
+        P = self.preview
+        strmask = list(map(eq, tids, repeat(self.str_tid)))
+        if any(strmask):
+            strs = list(compress(chunk, strmask))
+            idx = list(compress(range(lo, lo + n), strmask))
+            if self.values == "names":
+                ok = list(map(and_, map(le, map(len, strs), repeat(64)),
+                              map(str.isidentifier, strs)))
+                strs = list(compress(strs, ok))
+                idx = list(compress(idx, ok))
+                words = map(or_, self.sids(strs), repeat(V_STR << 32))
+            else:
+                trunc = list(map(gt, map(len, strs), repeat(P)))
+                if any(trunc):
+                    cut = slice(0, P)
+                    strs = [s[cut] if t else s for s, t in zip(strs, trunc)]
+                words = map(or_, map(or_, self.sids(strs), repeat(V_STR << 32)),
+                            map(lshift, trunc, repeat(48)))
+            vals.extend(zip(idx, words))
+        if self.values == "all":
+            for j in compress(range(n), map(eq, tids, repeat(self.bytes_tid))):
+                b = chunk[j]
+                t = len(b) > P
+                text = repr(b[:P])[2:-1] if t else repr(b)[2:-1]
+                vals.append((lo + j, self.sid(text) | V_BYTES << 32 | t << 48))
+            if self.num_tids:
+                for j in compress(range(n), map(self.num_tids.__contains__, tids)):
+                    x = chunk[j]
+                    if type(x) is int and not -(1 << 12000) < x < (1 << 12000):
+                        continue   # too large to convert cheaply (and past str limits)
+                    text = repr(x)
+                    t = len(text) > P
+                    if t:
+                        text = text[:P]
+                    vals.append((lo + j, self.sid(text) | V_NUMBER << 32 | t << 48))
+
+
+_HAS_IS_FINALIZED = hasattr(gc, "is_finalized")
+
+
+def _seed_roots(w, frames, thread_names, skip_frame_ids):
+    """Append the explicit roots to the work list; return root descriptions by id.
+
+    frames: {thread ident: innermost frame}, emptied here (it must not hold references
+    while the walk reads reference counts)."""
+    work, seen = w.work, w.seen
+    roots = {}   # id -> list of (kind, label sid, detail)
+
+    def add(o, kind=None, label=0, detail=0):
+        i = id(o)
+        if i not in seen:
+            seen[i] = 0
+            work.append(o)
+        if kind is not None:
+            roots.setdefault(i, []).append((kind, label, detail))
+
+    mods = sys.modules
+    add(mods, R_INTERPRETER, w.sid("sys.modules"))
+    for item in list(dict.items(mods)):
+        add(item[1], R_MODULE, w.sid(item[0]) if type(item[0]) is str else 0)
+    item = None
+    import builtins
+    add(builtins)
+    for m, label in ((builtins, "builtins"), (sys, "sys")):
+        for d in gc.get_referents(m):
+            if type(d) is dict:
+                add(d, R_INTERPRETER, w.sid(label))
+        d = None
+    for g in gc.garbage:
+        add(g, R_GC_GARBAGE)
+    g = None
+    # threads: every frame of every thread; the innermost non-dumper frame is the root
+    while frames:
+        ident, f = frames.popitem()
+        f = _walk_frames_skip(f)
+        first = True
+        while f is not None and id(f) not in skip_frame_ids:
+            if first:
+                add(f, R_THREAD, thread_names.get(ident, 0), ident)
+                first = False
+            else:
+                add(f)
+            f = f.f_back
+    f = None
+    # every type, through __subclasses__ from object
+    stack = [object]
+    while stack:
+        T = stack.pop()
+        if id(T) not in seen:
+            seen[id(T)] = 0
+            work.append(T)
+        try:
+            subs = _T_SUBCLASSES(T)
+        except Exception:
+            continue
+        for S in subs:
+            if id(S) not in seen:
+                stack.append(S)
+    return roots
+
+
+def _walk(values, preview_len, frames, thread_names, excluded):
+    """Enumerate the heap; returns (Content, walk seconds). frames: list of (ident, frame)."""
+    work = gc.get_objects()   # first, before any other work structure exists
+    t0 = time.perf_counter()
+    w = _Walker(work, values, preview_len)
+    # the dumper's own frames (3.8-3.10 frames are in gc.get_objects)
+    mine = set()
+    f = sys._getframe()
+    fn = f.f_code.co_filename
+    while f is not None and f.f_code.co_filename == fn:
+        mine.add(id(f))
+        f = f.f_back
+    f = None
+    excl = set(excluded)
+    excl.update(mine)
+    excl.update((id(work), id(w), id(w.seen), id(frames), id(thread_names)))
+    pos = list(itertools.compress(itertools.count(), map(excl.__contains__, map(id, work))))
+    for p in reversed(pos):
+        del work[p]
+    del pos
+    w.seen.update(dict.fromkeys(map(id, work), 0))
+    w.seen.update(dict.fromkeys(excl, 0))
+    names = {}
+    for ident, b in thread_names.items():
+        names[ident] = w.sid(b)
+    roots = _seed_roots(w, frames, names, mine)
+    del names
+    for T in (str, bytes, int, float, complex, bool, dict, list, tuple):
+        if id(T) not in w.tindex:
+            w.register_type(T)
+    w.ov = w.calibrate()
+    lo = 0
+    while lo < len(work):
+        hi = min(lo + _CHUNK, len(work))
+        w.chunk(lo, hi)
+        lo = hi
+    seconds = time.perf_counter() - t0
+    c = w.c
+    n = len(c.address)
+    w.labcache = None
+    c.edge_label = w.labels
+    w.labels = None
+    for i in w.incomplete:
+        c.flags[i] |= F_EDGES_INCOMPLETE
+    repeat = itertools.repeat
+    # the dumper's own references: work list, chunk list, the getrefcount call
+    c.refcount = _u32(map(sub, c.refcount, repeat(w.ov)))
+    # explicit roots and gc.garbage flags, in one pass over the addresses
+    hits = list(itertools.compress(range(n), map(roots.__contains__, c.address)))
+    ro, rkl, rd = c.root_object, c.root_kl, c.root_detail
+    for i in hits:
+        for kind, label, detail in roots[c.address[i]]:
+            ro.append(i)
+            rkl.append(kind | label << 32)
+            rd.append(detail)
+            if kind == R_GC_GARBAGE:
+                c.flags[i] |= F_GC_GARBAGE
+    # immortal roots and refcount surplus roots
+    unknown = list(itertools.compress(range(n), map(and_, c.flags, repeat(F_REFCOUNT_UNKNOWN))))
+    ro.fromlist(unknown)
+    rkl.fromlist([R_IMMORTAL] * len(unknown))
+    rd.fromlist([0] * len(unknown))
+    unknown = set(unknown)
+    surplus = list(map(sub, c.refcount, map(w.seen.__getitem__, c.address)))
+    w.seen = None
+    for i in itertools.compress(range(n), map(gt, surplus, repeat(0))):
+        if i not in unknown:
+            ro.append(i)
+            rkl.append(R_REFCOUNT_SURPLUS)
+            rd.append(surplus[i])
+    del surplus, unknown
+    # the work list is dropped by the caller (it holds every object)
+    return c, seconds, w.sid
+
+
+# ---------------------------------------------------------------------------
+# Facts
+
+
+def _rss_bytes():
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except Exception:
+        pass
+    try:
+        import resource
+        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return r if sys.platform == "darwin" else r * 1024
+    except Exception:
+        return None
+
+
+def _gather_facts(mode, collect, values, preview_len, pid):
+    """Facts known before the walk, as (key, kind, value) with str values for STRING."""
+    facts = [
+        ("dumper.name", FACT_STRING, "heapsnap-python"),
+        ("dumper.version", FACT_STRING, __version__),
+        ("dumper.options", FACT_STRING, "mode=%s collect=%s values=%s preview_len=%d"
+         % (mode, "true" if collect else "false", values, preview_len)),
+        ("dump.mode", FACT_STRING, mode),
+        ("time.unix_ns", FACT_U64, time.time_ns() if hasattr(time, "time_ns")
+         else int(time.time() * 1e9)),
+        ("pid", FACT_U64, pid),
+        ("platform", FACT_STRING, sys.platform),
+        ("pointer_size", FACT_U64, struct.calcsize("P")),
+        ("python.implementation", FACT_STRING, sys.implementation.name),
+        ("python.version", FACT_STRING, "%d.%d.%d" % sys.version_info[:3]),
+        ("python.build", FACT_STRING, sys.version),
+    ]
+    try:
+        facts.append(("machine", FACT_STRING, os.uname().machine))
+    except Exception:
+        pass
+    rss = _rss_bytes()
+    if rss is not None:
+        facts.append(("rss.bytes", FACT_U64, rss))
+    facts.append(("gc.enabled", FACT_BOOL, 1 if gc.isenabled() else 0))
+    for i, v in enumerate(gc.get_count()):
+        facts.append(("gc.count.%d" % i, FACT_U64, v))
+    for i, v in enumerate(gc.get_threshold()):
+        facts.append(("gc.threshold.%d" % i, FACT_U64, v))
+    try:
+        facts.append(("gc.frozen", FACT_U64, gc.get_freeze_count()))
+    except Exception:
+        pass
+    # str values as bytes: the list must not hold references to heap strings
+    return [(k, kind, _encode(v) if type(v) is str else v) for k, kind, v in facts]
+
+
+def _put_facts(c, strtab_sid, facts):
+    for key, kind, value in facts:
+        if kind == FACT_STRING:
+            value = strtab_sid(value)
+        c.fact_kk.append(strtab_sid(key) | kind << 32)
+        c.fact_value.append(value & 0xFFFFFFFFFFFFFFFF)
+
+
+# ---------------------------------------------------------------------------
+# dump()
+
+_fields = ("ok", "path", "error", "objects", "edges", "seconds", "bytes", "child_pid")
+DumpResult = namedtuple("DumpResult", _fields)
+DumpResult.__new__.__defaults__ = (None, 0, 0, 0.0, 0, None)
+DumpResult.__doc__ = """Result of dump(): ok, path, error (str or None), objects, edges,
+seconds (wall time of the dump; the parent's pause for fork=True, wait=False), bytes
+(file size), child_pid (fork mode)."""
+
+_lock = threading.Lock()
+_VALUES = ("names", "all", "none")
+
+
+def _say(msg):
+    try:
+        os.write(2, ("heapsnap: %s\n" % msg).encode("utf-8", "backslashreplace"))
+    except Exception:
+        pass
+
+
+def _snapshot_threads():
+    frames = sys._current_frames()
+    me = threading.get_ident()
+    if me in frames:   # the dumping thread: start below the dumper's own frames
+        frames[me] = _walk_frames_skip(frames[me])
+        if frames[me] is None:
+            del frames[me]
+    names = {}
+    try:
+        for ident, t in list(threading._active.items()):
+            try:
+                name = object.__getattribute__(t, "_name")
+            except Exception:
+                continue
+            if type(name) is str:
+                names[ident] = _encode(name)
+    except Exception:
+        pass
+    return frames, names
+
+
+def _dump_here(path, collect, values, preview_len, mode, pid, frames, names):
+    """Dump in this process: walk, then write path atomically. Returns DumpResult."""
+    t_start = time.perf_counter()
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    was_enabled = gc.isenabled()
+    fd = -1
+    c = None
+    try:
+        facts = _gather_facts(mode, collect, values, preview_len, pid)
+        if collect:
+            facts.append(("gc.collected", FACT_U64, gc.collect()))
+        gc.disable()
+        excluded = [id(facts)]
+        excluded.extend(map(id, facts))
+        c, walk_s, sid = _walk(values, preview_len, frames, names, excluded)
+        frames = names = None
+        facts.append(("dump.duration_ns", FACT_U64, int(walk_s * 1e9)))
+        _put_facts(c, sid, facts)
+        objects, edges = len(c.address), len(c.edge_target)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0),
+                     0o644)
+        nbytes = write_content(fd, c)
+        c = None
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+        return DumpResult(True, path, None, objects, edges,
+                          time.perf_counter() - t_start, nbytes)
+    except Exception as e:
+        c = None
+        err = "%s: %s" % (type(e).__name__, e) if str(e) else type(e).__name__
+        if os.environ.get("HEAPSNAP_DEBUG"):
+            import traceback
+            _say(traceback.format_exc())
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return DumpResult(False, path, err, 0, 0, time.perf_counter() - t_start, 0)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_len=64):
+    """Write a heap snapshot of this process to path; returns a DumpResult.
+
+    path: file name; written as path + ".tmp-<pid>" and renamed onto path only when
+    complete and fsync'd (never a partial file under the final name).
+    fork: dump in a forked child (see the module docstring for the costs); the parent
+    only pauses for fork(). wait=False (fork only) returns right after the fork, with
+    ok=True meaning "child started"; a daemon thread reaps the child and reports a
+    failure on stderr.
+    collect: run gc.collect() first (fact gc.collected).
+    values: "names" (names of modules, types, functions, code; identifier-like
+    strings and dict keys), "all" (plus previews of str, bytes and numbers, any str
+    dict key, cut to preview_len characters), "none" (no values, no key labels).
+
+    Never raises for a failed dump: returns ok=False with error set and writes one line
+    to stderr. Only one dump runs at a time; a concurrent request (another thread, a
+    signal during a dump) returns ok=False, error "a dump is already running".
+
+    >>> r = dump("/tmp/example.hsnap")      # doctest: +SKIP
+    >>> r.ok, r.objects > 0                   # doctest: +SKIP
+    (True, True)
+    """
+    if values not in _VALUES:
+        raise ValueError("values must be one of %s, not %r" % ("/".join(_VALUES), values))
+    if type(preview_len) is not int or preview_len < 1:
+        raise ValueError("preview_len must be a positive int")
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        path = os.fsdecode(path)
+    if not _lock.acquire(False):
+        return DumpResult(False, path, "a dump is already running")
+    release = True
+    try:
+        if fork:
+            r, release = _dump_fork(path, wait, collect, values, preview_len)
+        else:
+            frames, names = _snapshot_threads()
+            r = _dump_here(path, collect, values, preview_len, "in-process", os.getpid(),
+                           frames, names)
+            frames = names = None
+        if not r.ok:
+            _say("dump to %s failed: %s" % (path, r.error))
+        return r
+    except Exception as e:  # a bug in the dumper itself: still never raise
+        r = DumpResult(False, path, "%s: %s" % (type(e).__name__, e))
+        _say("dump to %s failed: %s" % (path, r.error))
+        return r
+    finally:
+        if release:
+            _lock.release()
+
+
+def _dump_fork(path, wait, collect, values, preview_len):
+    """Returns (DumpResult, release_lock_now)."""
+    import warnings
+    t0 = time.perf_counter()
+    frames, names = _snapshot_threads()
+    ppid = os.getpid()
+    r_fd, w_fd = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # child: only os.write, finish with os._exit
+        code = 1
+        try:
+            os.close(r_fd)
+            try:
+                if gc.get_freeze_count():
+                    gc.unfreeze()
+            except Exception:
+                pass
+            r = _dump_here(path, collect, values, preview_len, "fork", ppid, frames, names)
+            frames = names = None
+            if r.ok:
+                msg = "ok %d %d %d %r" % (r.objects, r.edges, r.bytes, r.seconds)
+                code = 0
+            else:
+                msg = "error " + r.error
+            os.write(w_fd, msg.encode("utf-8", "backslashreplace"))
+        except BaseException as e:
+            try:
+                os.write(w_fd, ("error %s: %s" % (type(e).__name__, e)).encode(
+                    "utf-8", "backslashreplace"))
+            except BaseException:
+                pass
+        finally:
+            os._exit(code)
+    pause = time.perf_counter() - t0
+    frames = names = None
+    os.close(w_fd)
+    if not wait:
+        t = threading.Thread(target=_reap, args=(pid, r_fd, path, t0),
+                             name="heapsnap-reaper", daemon=True)
+        t.start()
+        return DumpResult(True, path, None, 0, 0, pause, 0, pid), False
+    return _collect_child(pid, r_fd, path, t0), True
+
+
+def _collect_child(pid, r_fd, path, t0):
+    chunks = []
+    try:
+        while True:
+            b = os.read(r_fd, 65536)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(r_fd)
+    _, status = os.waitpid(pid, 0)
+    msg = b"".join(chunks).decode("utf-8", "replace")
+    seconds = time.perf_counter() - t0
+    if msg.startswith("ok "):
+        parts = msg.split()
+        return DumpResult(True, path, None, int(parts[1]), int(parts[2]), seconds,
+                          int(parts[3]), pid)
+    if msg.startswith("error "):
+        err = msg[6:]
+    else:
+        err = "dump child exited with status %d" % status
+    return DumpResult(False, path, err, 0, 0, seconds, 0, pid)
+
+
+def _reap(pid, r_fd, path, t0):
+    try:
+        r = _collect_child(pid, r_fd, path, t0)
+        if not r.ok:
+            _say("dump to %s failed: %s" % (path, r.error))
+    except Exception as e:
+        _say("dump to %s failed: %s" % (path, e))
+    finally:
+        _lock.release()
+
+
+# ---------------------------------------------------------------------------
+# Triggers
+
+
+def _parse_size(v):
+    if v is None:
+        return None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return int(v)
+    s = str(v).strip().upper().rstrip("B")
+    mult = 1
+    for suffix, m in (("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)):
+        if s.endswith(suffix):
+            s, mult = s[:-1], m
+            break
+    try:
+        return int(float(s) * mult)
+    except ValueError:
+        raise ValueError("bad size %r (expected bytes or a number with K/M/G)" % (v,))
+
+
+def _parse_signal(sig):
+    import signal as _signal
+    if sig is None:
+        return None
+    if isinstance(sig, int):
+        return sig
+    name = str(sig).upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(getattr(_signal, name))
+    except AttributeError:
+        raise ValueError("unknown signal %r" % (sig,))
+
+
+def _auto_path(directory, prefix):
+    t = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + ".%03dZ" % int(t % 1 * 1000)
+    return os.path.join(directory, "%s-%d-%s.hsnap" % (prefix, os.getpid(), stamp))
+
+
+class Installed(object):
+    """Handle returned by install(); call uninstall() to remove the triggers."""
+
+    def __init__(self):
+        self.signal = None
+        self._old_handler = None
+        self._atexit = None
+        self._stop = None
+        self._thread = None
+        self.results = []   # DumpResults of triggered dumps (most recent last)
+
+    def uninstall(self):
+        import signal as _signal
+        if self.signal is not None:
+            try:
+                _signal.signal(self.signal, self._old_handler
+                               if self._old_handler is not None else _signal.SIG_DFL)
+            except Exception:
+                pass
+            self.signal = None
+        if self._atexit is not None:
+            import atexit
+            atexit.unregister(self._atexit)
+            self._atexit = None
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+
+
+def install(*, signal=None, directory=".", at_exit=False, rss_threshold=None,
+            rss_interval=1.0, fork=False, values="names", prefix="heapsnap"):
+    """Install dump triggers; files go to directory/prefix-<pid>-<UTC time>.hsnap.
+
+    signal: a signal number or name ("SIGUSR1"): dump when it arrives (main thread).
+    at_exit: dump at interpreter exit (atexit; not on os._exit or fatal signals).
+    rss_threshold: bytes or "500M"/"2G": a daemon thread reads the RSS every
+    rss_interval seconds and dumps once it passes the threshold, then re-arms at 1.5x.
+    Returns an Installed handle with uninstall().
+    """
+    import signal as _signal
+    if values not in _VALUES:
+        raise ValueError("values must be one of %s" % "/".join(_VALUES))
+    sig = _parse_signal(signal)
+    threshold = _parse_size(rss_threshold)
+    h = Installed()
+    directory = os.fspath(directory)
+
+    def trigger():
+        try:
+            r = dump(_auto_path(directory, prefix), fork=fork, values=values)
+            h.results.append(r)
+            return r
+        except BaseException:
+            return None
+
+    if sig is not None:
+        def _on_signal(signum, frame):
+            try:
+                trigger()
+            except BaseException:
+                pass
+        h._old_handler = _signal.signal(sig, _on_signal)
+        h.signal = sig
+    if at_exit:
+        import atexit
+        h._atexit = trigger
+        atexit.register(trigger)
+    if threshold is not None:
+        stop = threading.Event()
+        h._stop = stop
+
+        def _watch():
+            limit = threshold
+            page = os.sysconf("SC_PAGE_SIZE")
+            while not stop.wait(rss_interval):
+                try:
+                    with open("/proc/self/statm", "rb") as f:
+                        rss = int(f.read().split()[1]) * page
+                except Exception:
+                    rss = _rss_bytes() or 0
+                if rss > limit:
+                    trigger()
+                    limit = int(limit * 1.5)
+
+        h._thread = threading.Thread(target=_watch, name="heapsnap-rss-watch", daemon=True)
+        h._thread.start()
+    return h
+
+
+# ---------------------------------------------------------------------------
+# Command line
+
+
+def main(argv=None):
+    """python -m heapsnap run [options] script.py [args...]"""
+    import argparse
+    p = argparse.ArgumentParser(prog="heapsnap", description="heapsnap Python dumper")
+    p.add_argument("--version", action="version", version="heapsnap " + __version__)
+    sub_ = p.add_subparsers(dest="command")
+    r = sub_.add_parser("run", help="run a script with dump triggers installed")
+    r.add_argument("--signal", default=None, help="dump on this signal, e.g. SIGUSR1")
+    r.add_argument("--dir", default=".", help="directory for dump files (default .)")
+    r.add_argument("--at-exit", action="store_true", help="dump when the script exits")
+    r.add_argument("--rss-threshold", default=None, help="dump when RSS passes e.g. 500M")
+    r.add_argument("--fork", action="store_true", help="dump in a forked child")
+    r.add_argument("--values", default="names", choices=_VALUES)
+    r.add_argument("--prefix", default="heapsnap")
+    r.add_argument("script")
+    r.add_argument("args", nargs=argparse.REMAINDER)
+    a = p.parse_args(argv)
+    if a.command != "run":
+        p.print_help(sys.stderr)
+        return 2
+    try:
+        install(signal=a.signal, directory=a.dir, at_exit=a.at_exit,
+                rss_threshold=a.rss_threshold, fork=a.fork, values=a.values,
+                prefix=a.prefix)
+    except ValueError as e:
+        sys.stderr.write("heapsnap: %s\n" % e)
+        return 2
+    import runpy
+    sys.argv = [a.script] + list(a.args)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(a.script)))
+    global _script_globals
+    # keep the script's globals alive after it returns, so an at-exit dump sees them
+    _script_globals = runpy.run_path(a.script, run_name="__main__")
+    return 0
+
+
+_script_globals = None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
