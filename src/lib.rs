@@ -8,6 +8,7 @@ compile_error!(
     "heapsnap casts little-endian file bytes in place and supports only little-endian hosts"
 );
 
+pub mod census;
 pub mod cli;
 pub mod commands;
 pub mod content;

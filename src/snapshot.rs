@@ -350,18 +350,6 @@ impl Snapshot {
         v.sort_unstable();
         v
     }
-
-    /// Number of edges whose target is not the address of any object in the dump.
-    pub fn dangling_edge_count(&self) -> u64 {
-        let mut sorted = self.addresses().to_vec();
-        sorted.sort_unstable();
-        let n = self
-            .edge_targets()
-            .iter()
-            .filter(|t| sorted.binary_search(t).is_err())
-            .count();
-        len_u64(n)
-    }
 }
 
 /// A validated in-file offset as an index (validation guarantees it fits).

@@ -24,12 +24,14 @@ struct CheckData {
     types: usize,
     strings: usize,
     roots: usize,
+    surplus_roots: usize,
     values: usize,
 }
 
 pub(super) fn run<W: Write>(path: &Path, json: bool, out: &mut W) -> Result<()> {
     let snap = Snapshot::open(path, Verify::Full)?;
     snap.check_addresses().map_err(|e| e.in_file(path))?;
+    let census = crate::census::census(&snap);
     let d = CheckData {
         path: path.display().to_string(),
         ok: true,
@@ -37,7 +39,8 @@ pub(super) fn run<W: Write>(path: &Path, json: bool, out: &mut W) -> Result<()> 
         file_bytes: snap.file_len(),
         objects: snap.object_count(),
         edges: snap.edge_count(),
-        dangling_edges: snap.dangling_edge_count(),
+        dangling_edges: census.dangling_edges,
+        surplus_roots: census.surplus_roots.len(),
         types: snap.type_count(),
         strings: snap.string_count(),
         roots: snap.roots().len(),
@@ -48,7 +51,7 @@ pub(super) fn run<W: Write>(path: &Path, json: bool, out: &mut W) -> Result<()> 
     }
     writeln!(
         out,
-        "ok: {}: {} objects, {} edges ({} dangling), {} types, {} strings, {} roots, {} values (format {}.{})",
+        "ok: {}: {} objects, {} edges ({} dangling), {} types, {} strings, {} roots (+{} refcount surplus), {} values (format {}.{})",
         escape(&d.path),
         d.objects,
         d.edges,
@@ -56,6 +59,7 @@ pub(super) fn run<W: Write>(path: &Path, json: bool, out: &mut W) -> Result<()> 
         d.types,
         d.strings,
         d.roots,
+        d.surplus_roots,
         d.values,
         d.format.0,
         d.format.1

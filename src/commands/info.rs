@@ -111,8 +111,11 @@ pub struct Counts {
     pub types: usize,
     /// Strings.
     pub strings: usize,
-    /// Roots.
+    /// Roots stored in the dump.
     pub roots: usize,
+    /// Refcount-surplus roots derived by the reader (objects held by references the
+    /// dump cannot see).
+    pub surplus_roots: usize,
     /// Values.
     pub values: usize,
     /// Facts.
@@ -174,6 +177,7 @@ pub fn gather(snap: &Snapshot, path: &Path) -> InfoData {
             count,
         })
         .collect();
+    let census = crate::census::census(snap);
     let shallow = snap.total_shallow_size();
     let rss = u("rss.bytes");
     let share = rss.filter(|&r| r > 0).map(|r| shallow as f64 / r as f64);
@@ -213,10 +217,11 @@ pub fn gather(snap: &Snapshot, path: &Path) -> InfoData {
         counts: Counts {
             objects: snap.object_count(),
             edges: snap.edge_count(),
-            dangling_edges: snap.dangling_edge_count(),
+            dangling_edges: census.dangling_edges,
             types: snap.type_count(),
             strings: snap.string_count(),
             roots: snap.roots().len(),
+            surplus_roots: census.surplus_roots.len(),
             values: snap.values().len(),
             facts: snap.facts().len(),
         },
@@ -332,6 +337,13 @@ pub(super) fn run<W: Write>(path: &Path, json: bool, no_verify: bool, out: &mut 
         .collect::<Vec<_>>()
         .join(", ");
     rows.push(("roots".into(), format!("{} ({kinds})", c.roots)));
+    rows.push((
+        "hidden holders".into(),
+        format!(
+            "{} objects have more references than the dump shows (refcount surplus roots)",
+            c.surplus_roots
+        ),
+    ));
     rows.push(("values".into(), c.values.to_string()));
     rows.push(("shallow total".into(), human_bytes(d.shallow_bytes)));
     rows.push((

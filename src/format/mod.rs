@@ -178,7 +178,8 @@ pub mod root_kind {
     pub const INTERPRETER: u32 = 2;
     /// A thread's frame or state.
     pub const THREAD: u32 = 3;
-    /// Refcount exceeds the edges found.
+    /// Refcount exceeds the edges found: derived by readers, never stored
+    /// (see [`crate::census`]).
     pub const REFCOUNT_SURPLUS: u32 = 4;
     /// In `gc.garbage`.
     pub const GC_GARBAGE: u32 = 5;

@@ -6,8 +6,8 @@ use super::{rec, Layout};
 use crate::error::{Error, Result, Where};
 use crate::format::read::{len_u64, to_usize};
 use crate::format::{
-    fact_kind, kind, object_flags, type_flags, FactRecord, RootRecord, TypeRecord, ValueRecord,
-    WideSizeRecord, LABEL_KEY_BIT, SIZE_SENTINEL, VALUE_TRUNCATED,
+    fact_kind, kind, object_flags, root_kind, type_flags, FactRecord, RootRecord, TypeRecord,
+    ValueRecord, WideSizeRecord, LABEL_KEY_BIT, SIZE_SENTINEL, VALUE_TRUNCATED,
 };
 
 /// Step 7: the string table.
@@ -334,6 +334,12 @@ pub(super) fn check_roots(file: &[u8], l: &Layout, strict: bool) -> Result<()> {
         }
         if strict && !(1..=7).contains(&r.kind) {
             return Err(Error::invalid(at, format!("unknown root kind {}", r.kind)));
+        }
+        if r.kind == root_kind::REFCOUNT_SURPLUS {
+            return Err(Error::invalid(
+                at,
+                "root kind 4 (refcount surplus) is derived by readers and must not be stored",
+            ));
         }
         if u64::from(r.label) >= s {
             return Err(Error::invalid(

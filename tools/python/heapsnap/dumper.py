@@ -45,16 +45,8 @@ import sys
 import threading
 import time
 import zlib
-from collections import Counter, namedtuple
-from operator import and_, eq, ge, gt, is_, le, lshift, ne, not_, or_, sub
-
-try:
-    from collections import _count_elements   # C helper behind Counter.update
-except ImportError:  # pragma: no cover
-    def _count_elements(mapping, iterable):
-        get = mapping.get
-        for x in iterable:
-            mapping[x] = get(x, 0) + 1
+from collections import Counter, deque, namedtuple
+from operator import add, and_, eq, floordiv, ge, getitem, gt, is_, le, lshift, mul, or_, sub
 
 __version__ = "0.1.0"
 __all__ = ["dump", "install", "DumpResult", "Installed", "main", "__version__",
@@ -338,6 +330,7 @@ _ModuleType = type(sys)
 _FrameType = type(sys._getframe())
 _MappingProxyType = type(type.__dict__)
 
+_EVEN = slice(0, None, 2)
 K_NORMAL, K_DICT, K_DICTSUB, K_CODE, K_FRAME, K_TYPE, K_MODULE, K_FUNC, K_BFUNC = range(9)
 
 
@@ -374,7 +367,7 @@ class _Walker(object):
         self.work = work
         self.values = values
         self.preview = preview_len
-        self.seen = {}          # id -> number of edges found to it (in-degree)
+        self.seen = set()       # ids of the objects in the work list, and excluded ids
         self.c = Content()
         self.strtab = {b"": 0}
         self.tindex = {}        # id(type) -> index in TYPES
@@ -383,11 +376,13 @@ class _Walker(object):
         self.unsafe_size = set()  # type indexes with a user-defined __sizeof__
         self.labcache = {}      # id(str key) -> label
         self.incomplete = []
+        self.immortal = []      # object indexes with REFCOUNT_UNKNOWN
         self.ov = 0
         self.str_tid = self.bytes_tid = -1
         self.num_tids = set()
         self.positional = set()
-        self.managed = set()
+        self.managed = set()    # type indexes whose instances keep values inline
+        self.value_bytes = []   # per type index: estimated bytes per inline value (8 or 0)
         self.finalizer_tids = set()
         self.dict_tid = -1
         self.labels = None
@@ -423,7 +418,7 @@ class _Walker(object):
                     lab = LABEL_KEY | self.sid(k[:self.preview])
                 elif len(k) <= 64 and k.isidentifier():
                     lab = LABEL_KEY | self.sid(k)
-                self.labcache[i] = lab     # only str keys: they stay alive in the dump
+            self.labcache[i] = lab     # keys stay alive in the work list: ids are stable
         return lab
 
     # -- types
@@ -470,7 +465,7 @@ class _Walker(object):
         kind = K_NORMAL
         oflag = 0
         if T is dict:
-            kind = K_DICT
+            kind = K_NORMAL     # exact dicts: all of a chunk's at once, in dicts()
         elif issubclass(T, dict):
             kind = K_DICTSUB
         elif T is _CodeType:
@@ -499,6 +494,7 @@ class _Walker(object):
             self.managed.add(i)
         self.tkind.append(kind)
         self.tflag.append(oflag)
+        self.value_bytes.append(8 if i in self.managed else 0)
         if has_del:
             self.finalizer_tids.add(i)
         if T is dict:
@@ -510,14 +506,14 @@ class _Walker(object):
         elif T is int or T is float or T is complex or T is bool:
             self.num_tids.add(i)
         if id(T) not in self.seen:   # static types are not referents of their instances
-            self.seen[id(T)] = 0
+            self.seen.add(id(T))
             self.work.append(T)
         return i
 
     # -- special objects (per-object Python work)
     def special(self, kind, o, refs, j, labels, vals, base):
         """Patch refs[j] for object o; may add labels[j] and value records."""
-        if kind == K_DICT or kind == K_DICTSUB:
+        if kind == K_DICTSUB:
             ks = list(dict.keys(o))
             vs = list(dict.values(o))
             if len(ks) != len(vs):
@@ -683,14 +679,13 @@ class _Walker(object):
         # list_traverse and tuple_traverse visit items last to first: reverse them so
         # edge j is item [j] (POSITIONAL_EDGES)
         if not self.positional.isdisjoint(tids):
-            for j in compress(range(n), map(self.positional.__contains__, tids)):
-                refs[j].reverse()
+            deque(map(list.reverse, compress(refs, map(self.positional.__contains__, tids))),
+                  maxlen=0)
         kinds = list(map(self.tkind.__getitem__, tids))
         labels = {}    # j -> (first, step, labels) relative to the object's first edge
         vals = []
+        dict_labels = self.dicts(chunk, tids, refs) if self.dict_tid in tids else None
         if any(kinds):
-            if self.dict_tid in tids:
-                self.dicts(chunk, kinds, refs, labels)
             special = self.special
             for j in compress(range(n), kinds):
                 try:
@@ -714,8 +709,7 @@ class _Walker(object):
             except Exception:
                 sz = list(map(self._getsizeof, chunk))
         if self.managed and not self.managed.isdisjoint(tids):
-            for j in compress(range(n), map(self.managed.__contains__, tids)):
-                sz[j] += 8 * lens[j]
+            sz = list(map(add, sz, map(mul, lens, map(self.value_bytes.__getitem__, tids))))
         if max(sz) >= U32_MAX:
             for j in compress(range(n), map(ge, sz, repeat(U32_MAX))):
                 c.wide_object.append(lo + j)
@@ -733,6 +727,7 @@ class _Walker(object):
         top = max(rc)
         if top >= _IMMORTAL_LIMIT:
             for j in compress(range(n), map(ge, rc, repeat(_IMMORTAL_LIMIT))):
+                self.immortal.append(lo + j)
                 fl[j] |= F_REFCOUNT_UNKNOWN
                 if rc[j] > U32_MAX:
                     rc[j] = U32_MAX
@@ -742,7 +737,7 @@ class _Walker(object):
         c.address.fromlist(list(map(id, chunk)))
         c.otype.fromlist(tids)
         # values of strings, bytes, numbers
-        if self.values != "none":
+        if self.values == "all":
             self.chunk_values(chunk, tids, lo, vals)
         if vals:
             vals.sort()
@@ -754,10 +749,19 @@ class _Walker(object):
         c.edge_start.fromlist(starts[1:])
         flat = list(itertools.chain.from_iterable(refs))
         del refs
-        if labels or self.labels is not None:
+        if labels or dict_labels or self.labels is not None:
             if self.labels is None:
                 self.labels = _u32(bytes(4 * e0))
             lab = [0] * len(flat)
+            if dict_labels:
+                # value edges of dict j sit at chunk-relative positions first+1, first+3, ...
+                js, counts, labs = dict_labels
+                firsts = list(map(sub, map(starts.__getitem__, js), repeat(e0 - 1)))
+                value_positions = itertools.chain.from_iterable(
+                    map(range, firsts, map(add, firsts, map(mul, counts, repeat(2))),
+                        repeat(2)))
+                deque(map(lab.__setitem__, value_positions, labs), maxlen=0)
+                del firsts, value_positions
             for j, (first, step, labs) in labels.items():
                 p = starts[j] - e0 + first
                 lab[p:p + step * len(labs):step] = labs
@@ -765,55 +769,39 @@ class _Walker(object):
             del lab
         fids = list(map(id, flat))
         c.edge_target.fromlist(fids)
-        seen = self.seen
-        new = set(itertools.filterfalse(seen.__contains__, fids))
-        _count_elements(seen, fids)        # seen: id -> in-degree
+        new = set(fids).difference(self.seen)
         if new:
+            self.seen.update(new)
             mask = list(map(new.__contains__, fids))
             self.work.extend(dict(zip(compress(fids, mask), compress(flat, mask))).values())
 
-    def dicts(self, chunk, kinds, refs, labels):
-        """Exact dicts of a chunk, in C-level passes: edges key0, value0, key1, ..."""
+    def dicts(self, chunk, tids, refs):
+        """Exact dicts of a chunk, in C-level passes: edges key0, value0, key1, ...
+
+        Returns None, or (positions in the chunk, item counts, the label of every key
+        in order): the value edge after each key edge carries that key's label."""
         compress = itertools.compress
         repeat = itertools.repeat
-        js = list(compress(range(len(chunk)), map(eq, kinds, repeat(K_DICT))))
-        for j in js:
-            kinds[j] = K_NORMAL
-        ds = list(map(chunk.__getitem__, js))
-        kl = list(map(list, map(dict.keys, ds)))
-        vl = list(map(list, map(dict.values, ds)))
-        del ds
-        lens = list(map(len, kl))
-        if lens != list(map(len, vl)):   # mutated concurrently: keep those as they were
-            bad = set(compress(js, map(ne, lens, map(len, vl))))
-            keep = list(map(bad.__contains__, js))
-            js = list(itertools.filterfalse(bad.__contains__, js))
-            kl = list(itertools.compress(kl, map(not_, keep)))
-            vl = list(itertools.compress(vl, map(not_, keep)))
-            lens = list(map(len, kl))
-        inter = list(map(list, map(itertools.chain.from_iterable, map(zip, kl, vl))))
-        for j, r in zip(js, inter):
-            refs[j] = r
-        del inter, vl
+        chain = itertools.chain.from_iterable
+        js = list(compress(range(len(chunk)), map(eq, tids, repeat(self.dict_tid))))
+        # one C-level iteration per dict, atomic under the GIL: key0, value0, key1, ...
+        inter = list(map(list, map(chain, map(dict.items, map(chunk.__getitem__, js)))))
+        deque(map(refs.__setitem__, js, inter), maxlen=0)
         if self.values == "none":
-            return
-        allk = list(itertools.chain.from_iterable(kl))
-        del kl
+            return None
+        lens = list(map(len, inter))
+        allk = list(chain(map(getitem, inter, repeat(_EVEN))))
+        del inter
+        lens = list(map(floordiv, lens, repeat(2)))
         labs = list(map(self.labcache.get, map(id, allk)))
         if None in labs:
-            kl_ = self.key_label
+            key_label = self.key_label
             for p in compress(range(len(labs)), map(is_, labs, repeat(None))):
-                labs[p] = kl_(allk[p])
+                labs[p] = key_label(allk[p])
         del allk
         if not any(labs):
-            return
-        a = 0
-        for j, m in zip(js, lens):
-            if m:
-                part = labs[a:a + m]
-                a += m
-                if any(part):
-                    labels[j] = (1, 2, part)
+            return None
+        return js, lens, labs
 
     def _getsizeof(self, o):
         try:
@@ -822,6 +810,7 @@ class _Walker(object):
             return object.__sizeof__(o) + (_GC_HEAD if gc.is_tracked(o) else 0)
 
     def chunk_values(self, chunk, tids, lo, vals):
+        """values="all": truncated previews of exact str, bytes and numbers."""
         repeat = itertools.repeat
         compress = itertools.compress
         n = len(chunk)
@@ -830,36 +819,28 @@ class _Walker(object):
         if any(strmask):
             strs = list(compress(chunk, strmask))
             idx = list(compress(range(lo, lo + n), strmask))
-            if self.values == "names":
-                ok = list(map(and_, map(le, map(len, strs), repeat(64)),
-                              map(str.isidentifier, strs)))
-                strs = list(compress(strs, ok))
-                idx = list(compress(idx, ok))
-                words = map(or_, self.sids(strs), repeat(V_STR << 32))
-            else:
-                trunc = list(map(gt, map(len, strs), repeat(P)))
-                if any(trunc):
-                    cut = slice(0, P)
-                    strs = [s[cut] if t else s for s, t in zip(strs, trunc)]
-                words = map(or_, map(or_, self.sids(strs), repeat(V_STR << 32)),
-                            map(lshift, trunc, repeat(48)))
+            trunc = list(map(gt, map(len, strs), repeat(P)))
+            if any(trunc):
+                cut = slice(0, P)
+                strs = [s[cut] if t else s for s, t in zip(strs, trunc)]
+            words = map(or_, map(or_, self.sids(strs), repeat(V_STR << 32)),
+                        map(lshift, trunc, repeat(48)))
             vals.extend(zip(idx, words))
-        if self.values == "all":
-            for j in compress(range(n), map(eq, tids, repeat(self.bytes_tid))):
-                b = chunk[j]
-                t = len(b) > P
-                text = repr(b[:P])[2:-1] if t else repr(b)[2:-1]
-                vals.append((lo + j, self.sid(text) | V_BYTES << 32 | t << 48))
-            if self.num_tids:
-                for j in compress(range(n), map(self.num_tids.__contains__, tids)):
-                    x = chunk[j]
-                    if type(x) is int and not -(1 << 12000) < x < (1 << 12000):
-                        continue   # too large to convert cheaply (and past str limits)
-                    text = repr(x)
-                    t = len(text) > P
-                    if t:
-                        text = text[:P]
-                    vals.append((lo + j, self.sid(text) | V_NUMBER << 32 | t << 48))
+        for j in compress(range(n), map(eq, tids, repeat(self.bytes_tid))):
+            b = chunk[j]
+            t = len(b) > P
+            text = repr(b[:P])[2:-1] if t else repr(b)[2:-1]
+            vals.append((lo + j, self.sid(text) | V_BYTES << 32 | t << 48))
+        if self.num_tids:
+            for j in compress(range(n), map(self.num_tids.__contains__, tids)):
+                x = chunk[j]
+                if type(x) is int and not -(1 << 12000) < x < (1 << 12000):
+                    continue   # too large to convert cheaply (and past str limits)
+                text = repr(x)
+                t = len(text) > P
+                if t:
+                    text = text[:P]
+                vals.append((lo + j, self.sid(text) | V_NUMBER << 32 | t << 48))
 
 
 _HAS_IS_FINALIZED = hasattr(gc, "is_finalized")
@@ -876,7 +857,7 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
     def add(o, kind=None, label=0, detail=0):
         i = id(o)
         if i not in seen:
-            seen[i] = 0
+            seen.add(i)
             work.append(o)
         if kind is not None:
             roots.setdefault(i, []).append((kind, label, detail))
@@ -914,7 +895,7 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
     while stack:
         T = stack.pop()
         if id(T) not in seen:
-            seen[id(T)] = 0
+            seen.add(id(T))
             work.append(T)
         try:
             subs = _T_SUBCLASSES(T)
@@ -946,8 +927,8 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     for p in reversed(pos):
         del work[p]
     del pos
-    w.seen.update(dict.fromkeys(map(id, work), 0))
-    w.seen.update(dict.fromkeys(excl, 0))
+    w.seen.update(map(id, work))
+    w.seen.update(excl)
     names = {}
     for ident, b in thread_names.items():
         names[ident] = w.sid(b)
@@ -957,6 +938,7 @@ def _walk(values, preview_len, frames, thread_names, excluded):
         if id(T) not in w.tindex:
             w.register_type(T)
     w.ov = w.calibrate()
+    seeded = len(work)
     lo = 0
     while lo < len(work):
         hi = min(lo + _CHUNK, len(work))
@@ -973,8 +955,10 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     repeat = itertools.repeat
     # the dumper's own references: work list, chunk list, the getrefcount call
     c.refcount = _u32(map(sub, c.refcount, repeat(w.ov)))
-    # explicit roots and gc.garbage flags, in one pass over the addresses
-    hits = list(itertools.compress(range(n), map(roots.__contains__, c.address)))
+    # explicit roots and gc.garbage flags: every root was in the work list before the
+    # chunk loop started, so only that prefix of the addresses is searched
+    hits = list(itertools.compress(range(seeded),
+                                   map(roots.__contains__, c.address[:seeded])))
     ro, rkl, rd = c.root_object, c.root_kl, c.root_detail
     for i in hits:
         for kind, label, detail in roots[c.address[i]]:
@@ -983,20 +967,12 @@ def _walk(values, preview_len, frames, thread_names, excluded):
             rd.append(detail)
             if kind == R_GC_GARBAGE:
                 c.flags[i] |= F_GC_GARBAGE
-    # immortal roots and refcount surplus roots
-    unknown = list(itertools.compress(range(n), map(and_, c.flags, repeat(F_REFCOUNT_UNKNOWN))))
-    ro.fromlist(unknown)
-    rkl.fromlist([R_IMMORTAL] * len(unknown))
-    rd.fromlist([0] * len(unknown))
-    unknown = set(unknown)
-    surplus = list(map(sub, c.refcount, map(w.seen.__getitem__, c.address)))
+    # immortal roots. Refcount-surplus roots are not stored: readers derive them from
+    # the refcounts and the edges (SPEC 4.6), which costs them far less than us.
+    ro.fromlist(w.immortal)
+    rkl.fromlist([R_IMMORTAL] * len(w.immortal))
+    rd.fromlist([0] * len(w.immortal))
     w.seen = None
-    for i in itertools.compress(range(n), map(gt, surplus, repeat(0))):
-        if i not in unknown:
-            ro.append(i)
-            rkl.append(R_REFCOUNT_SURPLUS)
-            rd.append(surplus[i])
-    del surplus, unknown
     # the work list is dropped by the caller (it holds every object)
     return c, seconds, w.sid
 

@@ -84,6 +84,12 @@ def load_dump(path):
         env = json.loads(p.stdout)
         assert env["schema"] == 1 and env["kind"] == "decode"
         assert env["data"] == snap.d, "Rust decoder and Python reader disagree"
+        p = subprocess.run([binary, "info", "--json", str(path)], capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        counts = json.loads(p.stdout)["data"]["counts"]
+        assert counts["surplus_roots"] == len(snap.surplus()), "surplus roots disagree"
+        assert counts["objects"] == len(snap.objects)
     return snap
 
 

@@ -194,6 +194,17 @@ class Snapshot(object):
         v = self.values.get(self.by_addr[address])
         return None if v is None else self.strings[v["string"]]
 
+    def surplus(self):
+        """Derived refcount-surplus roots (SPEC 4.6): {object index: surplus}."""
+        found = [0] * len(self.objects)
+        for o in self.objects:
+            for e in o["edges"]:
+                i = self.by_addr.get(e["target"])
+                if i is not None:
+                    found[i] += 1
+        return {i: o["refcount"] - found[i] for i, o in enumerate(self.objects)
+                if not o["flags"] & 0x10 and o["refcount"] > found[i]}
+
     def roots_of(self, address):
         i = self.by_addr[address]
         return [r for r in self.roots if r["object"] == i]

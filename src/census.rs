@@ -1,0 +1,71 @@
+//! The reference census of a validated snapshot: every edge target resolved to an
+//! object, which gives the dangling edges (targets not in the dump), each object's
+//! in-degree, and from those the refcount-surplus roots that SPEC 4.6 has readers
+//! derive: an object whose reference count exceeds the references the dump holds to it
+//! is kept alive by something the dump cannot see (a C static, interpreter state, an
+//! extension's private pointer).
+//!
+//! Resolution here is a sorted copy of the addresses and a binary search per edge:
+//! O(E log N), 16 bytes per object and 4 per object of counts, all justified by the
+//! file's size (a dump stores 32 bytes per object).
+
+use crate::format::object_flags::REFCOUNT_UNKNOWN;
+use crate::snapshot::Snapshot;
+
+/// An object held by references the dump cannot see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SurplusRoot {
+    /// Object index.
+    pub object: u64,
+    /// Its reference count minus the edges to it in the dump (at least 1).
+    pub surplus: u64,
+}
+
+/// What the census found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Edges whose target is not the address of any object in the dump.
+    pub dangling_edges: u64,
+    /// Refcount-surplus roots, by ascending object index.
+    pub surplus_roots: Vec<SurplusRoot>,
+}
+
+/// Resolves every edge of `snap` and derives the refcount-surplus roots.
+///
+/// Addresses are assumed unique (SPEC 7 step 14); with duplicates, an edge counts for
+/// one of the objects that share its target.
+pub fn census(snap: &Snapshot) -> Census {
+    let addresses = snap.addresses();
+    let mut sorted: Vec<(u64, u64)> = addresses.iter().zip(0u64..).map(|(&a, i)| (a, i)).collect();
+    sorted.sort_unstable();
+    let mut in_degree = vec![0u32; addresses.len()];
+    let mut dangling_edges = 0u64;
+    for &target in snap.edge_targets() {
+        match sorted.binary_search_by_key(&target, |&(a, _)| a) {
+            Ok(k) => {
+                let i = usize::try_from(sorted[k].1).unwrap_or(usize::MAX);
+                if let Some(d) = in_degree.get_mut(i) {
+                    *d = d.saturating_add(1);
+                }
+            }
+            Err(_) => dangling_edges += 1,
+        }
+    }
+    drop(sorted);
+    let surplus_roots = snap
+        .refcounts()
+        .iter()
+        .zip(snap.flags())
+        .zip(&in_degree)
+        .zip(0u64..)
+        .filter(|(((_, &flags), _), _)| flags & REFCOUNT_UNKNOWN == 0)
+        .filter_map(|(((&rc, _), &found), object)| {
+            let surplus = u64::from(rc).checked_sub(u64::from(found))?;
+            (surplus > 0).then_some(SurplusRoot { object, surplus })
+        })
+        .collect();
+    Census {
+        dangling_edges,
+        surplus_roots,
+    }
+}
