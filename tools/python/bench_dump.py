@@ -56,20 +56,32 @@ def bare_closure():
     return len(work)
 
 
+def _rounds(fn, k):
+    times = []
+    for _ in range(k):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     heap = build(n)
     gc.collect()
     d = tempfile.mkdtemp(prefix="heapsnap-bench-")
     path = os.path.join(d, "bench.hsnap")
 
-    t = time.perf_counter()
+    # interleaved rounds (this machine is shared and noisy): bare, dump, bare, dump, ...
+    bare, dump, walk = [], [], []
+    for _ in range(rounds):
+        bare += _rounds(bare_closure, 1)
+        r = dumper.dump(path, collect=False)
+        assert r.ok, r.error
+        dump.append(r.seconds)
+        walk.append(_fact(path, "dump.duration_ns") / 1e9)
     bare_n = bare_closure()
-    bare_s = time.perf_counter() - t
-
-    r = dumper.dump(path, collect=False)
-    assert r.ok, r.error
-    walk_s = _fact(path, "dump.duration_ns") / 1e9
     size = os.path.getsize(path)
 
     tracemalloc.start()
@@ -79,28 +91,38 @@ def main():
     tracemalloc.stop()
     assert r2.ok, r2.error
 
-    os.unlink(path)
-    rf = dumper.dump(path, fork=True, wait=False, collect=False)
-    assert rf.ok, rf.error
-    pause = rf.seconds
-    for _ in range(1200):
-        if os.path.exists(path) and not dumper._lock.locked():
-            break
-        time.sleep(0.05)
+    pauses = []
+    for _ in range(rounds):
+        os.unlink(path)
+        rf = dumper.dump(path, fork=True, wait=False, collect=False)
+        assert rf.ok, rf.error
+        pauses.append(rf.seconds)
+        for _ in range(1200):
+            if os.path.exists(path) and not dumper._lock.locked():
+                break
+            time.sleep(0.05)
 
-    print("CPython %s, %d objects in the dump, %d in the bare closure"
-          % (sys.version.split()[0], r.objects, bare_n))
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    print("CPython %s, %d objects in the dump, %d in the bare closure, %d rounds"
+          % (sys.version.split()[0], r.objects, bare_n, rounds))
+    print("  %-34s %10s %10s   %s" % ("", "min", "median", "figure (from the minimums)"))
     rows = [
-        ("bare get_referents closure", "%.3f s" % bare_s, "%.0f k objects/s" % (bare_n / bare_s / 1e3)),
-        ("dump in-process, walk", "%.3f s" % walk_s, "%.2fx bare" % (walk_s / bare_s)),
-        ("dump in-process, total", "%.3f s" % r.seconds, "%.0f k objects/s" % (r.objects / r.seconds / 1e3)),
-        ("extra memory (tracemalloc peak)", "%.1f MB" % (peak / 1e6), "%.0f B/object" % (peak / r.objects)),
-        ("fork mode parent pause", "%.1f ms" % (pause * 1e3), ""),
-        ("file size", "%.1f MB" % (size / 1e6), "%.1f B/object" % (size / r.objects)),
-        ("edges", "%d" % r.edges, "%.2f edges/object" % (r.edges / r.objects)),
+        ("bare get_referents closure", bare, "%.0f k objects/s" % (bare_n / min(bare) / 1e3)),
+        ("dump in-process, walk", walk, "%.2fx bare" % (min(walk) / min(bare))),
+        ("dump in-process, total", dump, "%.0f k objects/s, %.2fx bare"
+         % (r.objects / min(dump) / 1e3, min(dump) / min(bare))),
+        ("fork mode parent pause", pauses, "max %.1f ms" % (max(pauses) * 1e3)),
     ]
-    for a, b, c in rows:
-        print("  %-34s %12s   %s" % (a, b, c))
+    for name, xs, fig in rows:
+        unit, scale = ("ms", 1e3) if name.startswith("fork") else ("s", 1)
+        print("  %-34s %8.3f %s %8.3f %s   %s" % (name, min(xs) * scale, unit, med(xs) * scale,
+                                                unit, fig))
+    print("  %-34s %10.1f MB            %.0f B/object" % ("extra memory (tracemalloc peak)",
+                                                           peak / 1e6, peak / r.objects))
+    print("  %-34s %10.1f MB            %.1f B/object" % ("file size", size / 1e6,
+                                                           size / r.objects))
+    print("  %-34s %10d               %.2f edges/object" % ("edges", r.edges,
+                                                            r.edges / r.objects))
     del heap
     for f in os.listdir(d):
         os.unlink(os.path.join(d, f))

@@ -89,7 +89,7 @@ U32_MAX = 0xFFFFFFFF
 _U32 = "I" if array.array("I").itemsize == 4 else "L"
 _BIG_ENDIAN = sys.byteorder == "big"
 
-_CHUNK = 4096
+_CHUNK = 1024   # objects per chunk: measured best on 3.11 (cache-sized temporaries)
 _IMMORTAL_LIMIT = 1 << 29
 _PY = sys.version_info[:2]
 
@@ -365,6 +365,7 @@ class _Walker(object):
 
     def __init__(self, work, values, preview_len):
         self.work = work
+        self.work_ids = []      # id() of each work-list entry, in the same order
         self.values = values
         self.preview = preview_len
         self.seen = set()       # ids of the objects in the work list, and excluded ids
@@ -372,6 +373,7 @@ class _Walker(object):
         self.strtab = {b"": 0}
         self.tindex = {}        # id(type) -> index in TYPES
         self.tkind = []         # per type index: K_*
+        self.special_tids = set()   # type indexes whose instances need per-object work
         self.tflag = []         # per type index: object flags implied by the type
         self.unsafe_size = set()  # type indexes with a user-defined __sizeof__
         self.labcache = {}      # id(str key) -> label
@@ -493,6 +495,8 @@ class _Walker(object):
             oflag |= F_SIZE_ESTIMATED
             self.managed.add(i)
         self.tkind.append(kind)
+        if kind != K_NORMAL:
+            self.special_tids.add(i)
         self.tflag.append(oflag)
         self.value_bytes.append(8 if i in self.managed else 0)
         if has_del:
@@ -508,6 +512,7 @@ class _Walker(object):
         if id(T) not in self.seen:   # static types are not referents of their instances
             self.seen.add(id(T))
             self.work.append(T)
+            self.work_ids.append(id(T))
         return i
 
     # -- special objects (per-object Python work)
@@ -652,20 +657,20 @@ class _Walker(object):
     def chunk(self, lo, hi):
         """Process work[lo:hi]. All temporaries die when this returns."""
         chunk = self.work[lo:hi]
-        rc = self.refcounts(chunk)          # first: before any other reference exists
+        # first, before any other reference exists; minus the dumper's own references
+        # (work list, chunk list, the getrefcount call), calibrated with a probe
+        rc = list(map(sub, self.refcounts(chunk), itertools.repeat(self.ov)))
         n = len(chunk)
         c = self.c
         repeat = itertools.repeat
         compress = itertools.compress
-        types = list(map(type, chunk))
-        tids = list(map(self.tindex.get, map(id, types), repeat(-1)))
-        if min(tids) < 0:
-            for j in compress(range(n), map(gt, repeat(0), tids)):
-                T = types[j]
-                tids[j] = self.tindex.get(id(T), -1)
-                if tids[j] < 0:
-                    tids[j] = self.register_type(T)
-        del types
+        try:
+            tids = list(map(self.tindex.__getitem__, map(id, map(type, chunk))))
+        except KeyError:    # a type not seen before: register it
+            tids = []
+            for o in chunk:
+                i = self.tindex.get(id(type(o)))
+                tids.append(self.register_type(type(o)) if i is None else i)
         try:
             refs = list(map(gc.get_referents, chunk))
         except Exception:
@@ -681,18 +686,17 @@ class _Walker(object):
         if not self.positional.isdisjoint(tids):
             deque(map(list.reverse, compress(refs, map(self.positional.__contains__, tids))),
                   maxlen=0)
-        kinds = list(map(self.tkind.__getitem__, tids))
         labels = {}    # j -> (first, step, labels) relative to the object's first edge
         vals = []
         dict_labels = self.dicts(chunk, tids, refs) if self.dict_tid in tids else None
-        if any(kinds):
+        if not self.special_tids.isdisjoint(tids):
             special = self.special
-            for j in compress(range(n), kinds):
+            tkind = self.tkind
+            for j in compress(range(n), map(self.special_tids.__contains__, tids)):
                 try:
-                    special(kinds[j], chunk[j], refs, j, labels, vals, lo)
+                    special(tkind[tids[j]], chunk[j], refs, j, labels, vals, lo)
                 except Exception:
                     self.incomplete.append(lo + j)
-        del kinds
         lens = list(map(len, refs))
         e0 = len(c.edge_target)
         # sizes
@@ -734,7 +738,7 @@ class _Walker(object):
         c.flags.fromlist(fl)
         del fl
         c.refcount.fromlist(rc)
-        c.address.fromlist(list(map(id, chunk)))
+        c.address.fromlist(self.work_ids[lo:hi])
         c.otype.fromlist(tids)
         # values of strings, bytes, numbers
         if self.values == "all":
@@ -752,28 +756,29 @@ class _Walker(object):
         if labels or dict_labels or self.labels is not None:
             if self.labels is None:
                 self.labels = _u32(bytes(4 * e0))
-            lab = [0] * len(flat)
+            lab = self.labels
+            lab.frombytes(bytes(4 * len(flat)))
             if dict_labels:
-                # value edges of dict j sit at chunk-relative positions first+1, first+3, ...
+                # the value edges of dict j are at starts[j] + 1, + 3, ...
                 js, counts, labs = dict_labels
-                firsts = list(map(sub, map(starts.__getitem__, js), repeat(e0 - 1)))
+                firsts = list(map(add, map(starts.__getitem__, js), repeat(1)))
                 value_positions = itertools.chain.from_iterable(
                     map(range, firsts, map(add, firsts, map(mul, counts, repeat(2))),
                         repeat(2)))
                 deque(map(lab.__setitem__, value_positions, labs), maxlen=0)
                 del firsts, value_positions
             for j, (first, step, labs) in labels.items():
-                p = starts[j] - e0 + first
-                lab[p:p + step * len(labs):step] = labs
-            self.labels.fromlist(lab)
+                p = starts[j] + first
+                lab[p:p + step * len(labs):step] = _u32(labs)
             del lab
         fids = list(map(id, flat))
         c.edge_target.fromlist(fids)
-        new = set(fids).difference(self.seen)
+        by_id = dict(zip(fids, flat))
+        new = set(by_id).difference(self.seen)
         if new:
             self.seen.update(new)
-            mask = list(map(new.__contains__, fids))
-            self.work.extend(dict(zip(compress(fids, mask), compress(flat, mask))).values())
+            self.work.extend(map(by_id.__getitem__, new))
+            self.work_ids.extend(new)       # the same order: the set is unchanged
 
     def dicts(self, chunk, tids, refs):
         """Exact dicts of a chunk, in C-level passes: edges key0, value0, key1, ...
@@ -851,7 +856,7 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
 
     frames: {thread ident: innermost frame}, emptied here (it must not hold references
     while the walk reads reference counts)."""
-    work, seen = w.work, w.seen
+    work, work_ids, seen = w.work, w.work_ids, w.seen
     roots = {}   # id -> list of (kind, label sid, detail)
 
     def add(o, kind=None, label=0, detail=0):
@@ -859,6 +864,7 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
         if i not in seen:
             seen.add(i)
             work.append(o)
+            work_ids.append(i)
         if kind is not None:
             roots.setdefault(i, []).append((kind, label, detail))
 
@@ -897,6 +903,7 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
         if id(T) not in seen:
             seen.add(id(T))
             work.append(T)
+            work_ids.append(id(T))
         try:
             subs = _T_SUBCLASSES(T)
         except Exception:
@@ -922,13 +929,18 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     f = None
     excl = set(excluded)
     excl.update(mine)
-    excl.update((id(work), id(w), id(w.seen), id(frames), id(thread_names)))
-    pos = list(itertools.compress(itertools.count(), map(excl.__contains__, map(id, work))))
-    for p in reversed(pos):
-        del work[p]
-    del pos
-    w.seen.update(map(id, work))
-    w.seen.update(excl)
+    excl.update((id(work), id(w), id(w.seen), id(w.work_ids), id(frames), id(thread_names)))
+    ids = w.work_ids
+    ids.extend(map(id, work))
+    if not excl.isdisjoint(ids):    # e.g. the dumper's own frames on 3.8-3.10
+        pos = list(itertools.compress(itertools.count(), map(excl.__contains__, ids)))
+        for p in reversed(pos):
+            del work[p]
+            del ids[p]
+        del pos
+    w.seen.update(ids)
+    w.seen.update(excl)     # excluded objects are never appended
+    del ids
     names = {}
     for ident, b in thread_names.items():
         names[ident] = w.sid(b)
@@ -953,8 +965,6 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     for i in w.incomplete:
         c.flags[i] |= F_EDGES_INCOMPLETE
     repeat = itertools.repeat
-    # the dumper's own references: work list, chunk list, the getrefcount call
-    c.refcount = _u32(map(sub, c.refcount, repeat(w.ov)))
     # explicit roots and gc.garbage flags: every root was in the work list before the
     # chunk loop started, so only that prefix of the addresses is searched
     hits = list(itertools.compress(range(seeded),
@@ -972,7 +982,7 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     ro.fromlist(w.immortal)
     rkl.fromlist([R_IMMORTAL] * len(w.immortal))
     rd.fromlist([0] * len(w.immortal))
-    w.seen = None
+    w.seen = w.work_ids = None
     # the work list is dropped by the caller (it holds every object)
     return c, seconds, w.sid
 
