@@ -1152,9 +1152,10 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
     ok=True meaning "child started"; a daemon thread reaps the child and reports a
     failure on stderr.
     collect: run gc.collect() first (fact gc.collected).
-    values: "names" (names of modules, types, functions, code; identifier-like
-    strings and dict keys), "all" (plus previews of str, bytes and numbers, any str
-    dict key, cut to preview_len characters), "none" (no values, no key labels).
+    values: "names" (names of modules, types, functions and code objects, and
+    identifier-like dict keys as edge labels; no string contents), "all" (plus
+    previews of str, bytes and numbers, and any str dict key, cut to preview_len
+    characters), "none" (no values, no key labels; type names only).
 
     Never raises for a failed dump: returns ok=False with error set and writes one line
     to stderr. Only one dump runs at a time; a concurrent request (another thread, a
@@ -1422,8 +1423,11 @@ def main(argv=None):
     r.add_argument("--at-exit", action="store_true", help="dump when the script exits")
     r.add_argument("--rss-threshold", default=None, help="dump when RSS passes e.g. 500M")
     r.add_argument("--fork", action="store_true", help="dump in a forked child")
-    r.add_argument("--values", default="names", choices=_VALUES)
-    r.add_argument("--prefix", default="heapsnap")
+    r.add_argument("--values", default="names", choices=_VALUES,
+                   help="what to record besides the graph (default names; all adds "
+                        "previews that may contain secrets)")
+    r.add_argument("--prefix", default="heapsnap",
+                   help="file name prefix: PREFIX-PID-TIMESTAMP.hsnap (default heapsnap)")
     r.add_argument("script")
     r.add_argument("args", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)
