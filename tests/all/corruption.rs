@@ -118,6 +118,53 @@ fn every_bit_flip_is_rejected_and_names_its_place() {
     }
 }
 
+/// The acceptance check at the command line: for every vector and every byte-position
+/// class (header, minor version, each section, each padding run, the table, the
+/// trailer), the first byte of the class flipped, and the file cut there, make `check`
+/// and `info` exit with code 2 and exactly one stderr line `heapsnap: <file>: ...`.
+#[test]
+fn every_position_class_damaged_exits_2_at_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.hsnap");
+    let mut cases = 0;
+    for name in VECTORS {
+        let file = vector_bytes(name);
+        let ents = entries(&file);
+        let mut firsts: Vec<(String, usize)> = Vec::new();
+        for pos in 0..file.len() {
+            let class = format!("{:?}", classify(&file, &ents, pos));
+            if !firsts.iter().any(|(c, _)| *c == class) {
+                firsts.push((class, pos));
+            }
+        }
+        for (class, pos) in firsts {
+            let mut flipped = file.clone();
+            flipped[pos] ^= 0x10;
+            for (what, bytes) in [("flip", flipped), ("cut", file[..pos].to_vec())] {
+                std::fs::write(&path, &bytes).unwrap();
+                for cmd in ["check", "info"] {
+                    let out = assert_cmd::Command::cargo_bin("heapsnap")
+                        .unwrap()
+                        .args([cmd, path.to_str().unwrap()])
+                        .output()
+                        .unwrap();
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    let ctx = format!("{name}: {what} at byte {pos} ({class}), {cmd}");
+                    assert_eq!(out.status.code(), Some(2), "{ctx}: {err}");
+                    assert!(out.stdout.is_empty(), "{ctx}: output on stdout");
+                    assert_eq!(err.lines().count(), 1, "{ctx}: {err}");
+                    assert!(
+                        err.starts_with("heapsnap: ") && err.contains("damaged.hsnap: "),
+                        "{ctx}: {err}"
+                    );
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert!(cases > 100, "only {cases} cases");
+}
+
 fn small() -> Vec<u8> {
     vector_bytes("small")
 }
