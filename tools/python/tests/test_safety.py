@@ -54,19 +54,62 @@ def test_failures_return_errors(python, tmp_path):
     assert p.stderr.count("heapsnap: dump to") == 3   # one line per failure
 
 
+def _try(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True).returncode == 0
+    except OSError:
+        return False
+
+
 def test_read_only_directory(python, tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("running as root: directory permissions are not enforced")
+    """No file can be created in the directory: a clear error, nothing left behind."""
     d = tmp_path / "ro"
     d.mkdir()
-    os.chmod(str(d), 0o555)
+    if os.geteuid() != 0:
+        os.chmod(str(d), 0o555)
+        undo = ["chmod", "755", str(d)]
+    elif _try(["chattr", "+i", str(d)]):      # root ignores permission bits, not +i
+        undo = ["chattr", "-i", str(d)]
+    else:
+        pytest.skip("running as root without chattr +i here: cannot make a read-only dir")
     try:
         p = run_program(python, "from heapsnap import dumper\nr = dumper.dump(%r)\n"
-                        "print(r.ok, r.error)\n" % str(d / "x.hsnap"), tmp_path)
-        assert p.stdout.startswith("False PermissionError")
-        assert os.listdir(str(d)) == []
+                        "print(r.ok, r.error)\nprint('host alive')\n" % str(d / "x.hsnap"),
+                        tmp_path)
+        assert p.stdout.startswith("False PermissionError"), p.stdout
+        assert p.stdout.rstrip().endswith("host alive")
+        assert "heapsnap: dump to" in p.stderr
     finally:
-        os.chmod(str(d), 0o755)
+        _try(undo)
+    assert os.listdir(str(d)) == []
+
+
+DISK_FULL = r'''
+import gc, os, sys
+from heapsnap import dumper
+keep = [{"k%d" % i: [i] * 20} for i in range(20000)]     # a dump of a few MB
+r = dumper.dump(os.path.join(sys.argv[1], "x.hsnap"))
+print(r.ok, r.error)
+print("gc", gc.isenabled(), "host alive", len(keep))
+'''
+
+
+def test_disk_full(python, tmp_path):
+    """A 64 KiB tmpfs fills up mid-write: a clear error, no file, the host runs on."""
+    d = tmp_path / "full"
+    d.mkdir()
+    if os.geteuid() != 0 or not _try(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                                       str(d)]):
+        pytest.skip("cannot mount a tiny tmpfs here (needs root): disk-full not simulated")
+    try:
+        p = run_program(python, DISK_FULL, tmp_path, [d])
+        first, second = p.stdout.strip().splitlines()[-2:]
+        assert first.startswith("False OSError") and "28" in first, first
+        assert second == "gc True host alive 20000"
+        assert "heapsnap: dump to" in p.stderr
+        assert os.listdir(str(d)) == [], "partial file left on the full disk"
+    finally:
+        _try(["umount", str(d)])
 
 
 LOCKED = r'''
