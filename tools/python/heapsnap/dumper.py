@@ -1099,6 +1099,7 @@ def _dump_here(path, collect, values, preview_len, mode, pid, frames, names):
     was_enabled = gc.isenabled()
     fd = -1
     c = None
+    renamed = False
     try:
         facts = _gather_facts(mode, collect, values, preview_len, pid)
         if collect:
@@ -1119,6 +1120,7 @@ def _dump_here(path, collect, values, preview_len, mode, pid, frames, names):
         os.close(fd)
         fd = -1
         os.replace(tmp, path)
+        renamed = True
         return DumpResult(True, path, None, objects, edges,
                           time.perf_counter() - t_start, nbytes)
     except Exception as e:
@@ -1127,17 +1129,20 @@ def _dump_here(path, collect, values, preview_len, mode, pid, frames, names):
         if os.environ.get("HEAPSNAP_DEBUG"):
             import traceback
             _say(traceback.format_exc())
-        if fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         return DumpResult(False, path, err, 0, 0, time.perf_counter() - t_start, 0)
     finally:
+        # also for KeyboardInterrupt or a host signal handler raising SystemExit
+        # mid-dump: those propagate, but leave no temporary file behind
+        if not renamed:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         if was_enabled:
             gc.enable()
 
@@ -1251,7 +1256,10 @@ def _collect_child(pid, r_fd, path, t0):
             chunks.append(b)
     finally:
         os.close(r_fd)
-    _, status = os.waitpid(pid, 0)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:   # the host reaps its children itself (SIGCHLD)
+        status = -1
     msg = b"".join(chunks).decode("utf-8", "replace")
     seconds = time.perf_counter() - t0
     if msg.startswith("ok "):

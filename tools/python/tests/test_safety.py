@@ -296,3 +296,69 @@ def test_single_file_copy(python, tmp_path):
                        text=True, cwd=str(tmp_path), env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert len([f for f in os.listdir(str(d)) if f.endswith(".hsnap")]) == 1
+
+
+INTERRUPTED = r'''
+import gc, json, os, signal, sys
+from heapsnap import dumper
+base = sys.argv[1]
+keep = [[i, str(i)] for i in range(300000)]       # a dump long enough to interrupt
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+signal.signal(signal.SIGALRM, interrupt)
+out = {}
+for delay in (0.02, 0.05, 0.1, 0.2):
+    signal.setitimer(signal.ITIMER_REAL, delay)
+    try:
+        r = dumper.dump(os.path.join(base, "x%s.hsnap" % delay))
+        out[str(delay)] = "finished %s" % r.ok
+    except KeyboardInterrupt:
+        out[str(delay)] = "interrupted"
+    signal.setitimer(signal.ITIMER_REAL, 0)
+# deterministic: interrupted half-way through writing the file
+real_write = dumper.write_content
+def half_written(fd, content):
+    os.write(fd, b"partial")
+    raise KeyboardInterrupt
+dumper.write_content = half_written
+try:
+    dumper.dump(os.path.join(base, "half.hsnap"))
+    out["write"] = "finished"
+except KeyboardInterrupt:
+    out["write"] = "interrupted"
+dumper.write_content = real_write
+out["gc"] = gc.isenabled()
+out["lock_free"] = not dumper._lock.locked()
+out["files"] = sorted(os.listdir(base))
+print(json.dumps(out))
+'''
+
+
+def test_interrupted_dump_leaves_no_temporary_file(python, tmp_path):
+    """KeyboardInterrupt (or a host handler's SystemExit) propagates, but cleanly."""
+    d = tmp_path / "out"
+    d.mkdir()
+    out = _json_out(run_program(python, INTERRUPTED, tmp_path, [d]))
+    assert "interrupted" in [out[k] for k in ("0.02", "0.05", "0.1", "0.2")], out
+    assert out["write"] == "interrupted"
+    assert out["gc"] is True and out["lock_free"] is True
+    assert _no_tmp(d), out["files"]
+    for f in out["files"]:       # whatever finished is complete
+        assert load_dump(d / f).objects
+
+
+REAPED = r'''
+import json, os, signal, sys
+from heapsnap import dumper
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)    # the host lets the kernel reap children
+r = dumper.dump(os.path.join(sys.argv[1], "f.hsnap"), fork=True)
+print(json.dumps([r.ok, r.error, r.objects]))
+'''
+
+
+def test_fork_mode_when_the_host_reaps_children(python, tmp_path):
+    d = tmp_path / "out"
+    d.mkdir()
+    ok, err, objects = _json_out(run_program(python, REAPED, tmp_path, [d]))
+    assert ok is True, err
+    assert len(load_dump(d / "f.hsnap").objects) == objects > 1000
