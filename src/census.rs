@@ -9,6 +9,8 @@
 //! O(E log N), 16 bytes per object and 4 per object of counts, all justified by the
 //! file's size (a dump stores 32 bytes per object).
 
+use crate::error::{Error, Result, Where};
+use crate::format::kind;
 use crate::format::object_flags::REFCOUNT_UNKNOWN;
 use crate::snapshot::Snapshot;
 
@@ -33,12 +35,48 @@ pub struct Census {
 /// Resolves every edge of `snap` and derives the refcount-surplus roots.
 ///
 /// Addresses are assumed unique (SPEC 7 step 14); with duplicates, an edge counts for
-/// one of the objects that share its target.
+/// one of the objects that share its target. [`checked_census`] fails on them instead.
 pub fn census(snap: &Snapshot) -> Census {
-    let addresses = snap.addresses();
-    let mut sorted: Vec<(u64, u64)> = addresses.iter().zip(0u64..).map(|(&a, i)| (a, i)).collect();
+    resolve(snap, &sorted_addresses(snap))
+}
+
+/// [`census`], but first runs SPEC 7 step 14 on the same sorted copy of the addresses
+/// (no second sort): fails, like [`Snapshot::check_addresses`], if two objects share
+/// an address, since resolving edges is then ambiguous.
+pub fn checked_census(snap: &Snapshot) -> Result<Census> {
+    let sorted = sorted_addresses(snap);
+    // Sorted by (address, index): the first equal pair is the smallest duplicated
+    // address and its two lowest object indexes.
+    if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::invalid(
+            Where::Record {
+                noun: "object",
+                index: w[1].1,
+                kind: kind::OBJECT_ADDRESS,
+            },
+            format!(
+                "address {:#x} is also the address of object {}",
+                w[0].0, w[0].1
+            ),
+        ));
+    }
+    Ok(resolve(snap, &sorted))
+}
+
+/// `(address, object index)` for every object, sorted.
+fn sorted_addresses(snap: &Snapshot) -> Vec<(u64, u64)> {
+    let mut sorted: Vec<(u64, u64)> = snap
+        .addresses()
+        .iter()
+        .zip(0u64..)
+        .map(|(&a, i)| (a, i))
+        .collect();
     sorted.sort_unstable();
-    let mut in_degree = vec![0u32; addresses.len()];
+    sorted
+}
+
+fn resolve(snap: &Snapshot, sorted: &[(u64, u64)]) -> Census {
+    let mut in_degree = vec![0u32; snap.addresses().len()];
     let mut dangling_edges = 0u64;
     for &target in snap.edge_targets() {
         match sorted.binary_search_by_key(&target, |&(a, _)| a) {
@@ -51,7 +89,6 @@ pub fn census(snap: &Snapshot) -> Census {
             Err(_) => dangling_edges += 1,
         }
     }
-    drop(sorted);
     let surplus_roots = snap
         .refcounts()
         .iter()

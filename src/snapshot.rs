@@ -223,7 +223,7 @@ impl Snapshot {
     /// The edge index range of object `i` (empty if `i` is out of range).
     pub fn edge_range(&self, i: usize) -> Range<usize> {
         let starts = self.edge_starts();
-        match (starts.get(i), starts.get(i + 1)) {
+        match (starts.get(i), i.checked_add(1).and_then(|j| starts.get(j))) {
             // Validated: starts are non-decreasing and <= E, which fits in usize.
             (Some(&a), Some(&b)) => to_index(a)..to_index(b),
             _ => 0..0,
@@ -339,13 +339,15 @@ impl Snapshot {
     }
 
     /// The object addresses sorted ascending, paired with their object index; the
-    /// lookup table for resolving edge targets (12-16 bytes per object).
-    pub fn address_index(&self) -> Vec<(u64, u32)> {
-        let mut v: Vec<(u64, u32)> = self
+    /// lookup table for resolving edge targets (16 bytes per object). The index is a
+    /// `usize`, not a `u32`: a file may hold more than 2^32 objects, and a `(u64, u32)`
+    /// pair takes 16 bytes anyway.
+    pub fn address_index(&self) -> Vec<(u64, usize)> {
+        let mut v: Vec<(u64, usize)> = self
             .addresses()
             .iter()
             .enumerate()
-            .map(|(i, &a)| (a, u32::try_from(i).unwrap_or(u32::MAX)))
+            .map(|(i, &a)| (a, i))
             .collect();
         v.sort_unstable();
         v

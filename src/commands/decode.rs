@@ -18,6 +18,9 @@ use crate::snapshot::{FactValue, Snapshot, Verify};
 
 pub(super) fn run<W: Write>(path: &Path, json: bool, out: &mut W) -> Result<()> {
     let snap = Snapshot::open(path, Verify::Full)?;
+    // SPEC 7 step 14: the listing resolves edge targets, which is ambiguous (and the
+    // file invalid) when two objects share an address.
+    snap.check_addresses().map_err(|e| e.in_file(path))?;
     if json {
         return write_envelope(out, "decode", &SnapshotContent::from_snapshot(&snap));
     }
@@ -32,6 +35,29 @@ fn kind_name(names: &[&str], k: u64) -> String {
         .map_or_else(|| format!("kind{k}"), |s| (*s).to_string())
 }
 
+/// The most characters of a dump string shown where the listing refers to it by id
+/// (fact keys and values, type names on type and object lines, edge labels, root labels,
+/// values). The `strings:` part prints every string in full exactly once; without this
+/// cap a small file whose objects all share a megabyte-long type name (or whose edges
+/// share a long label) would print that string once per object or edge, an output
+/// quadratic in the file's length.
+pub const MAX_SHOWN_CHARS: usize = 256;
+
+/// `s` cut to at most [`MAX_SHOWN_CHARS`] characters, and the suffix that says so
+/// (empty when nothing was cut): `... ($id, N bytes)`.
+fn clip(s: &str, id: u64) -> (&str, String) {
+    match s.char_indices().nth(MAX_SHOWN_CHARS) {
+        None => (s, String::new()),
+        Some((cut, _)) => (&s[..cut], format!("... (${id}, {} bytes)", s.len())),
+    }
+}
+
+/// String `id`, escaped, quoted and clipped (see [`MAX_SHOWN_CHARS`]).
+fn shown(snap: &Snapshot, id: u64) -> String {
+    let (text, more) = clip(snap.string(id), id);
+    format!("{}{more}", quote(text))
+}
+
 fn or_dash(s: String) -> String {
     if s.is_empty() {
         "-".to_string()
@@ -43,7 +69,7 @@ fn or_dash(s: String) -> String {
 /// Writes the text listing of `snap`.
 pub fn write_text<W: Write>(snap: &Snapshot, out: &mut W) -> std::io::Result<()> {
     let (major, minor) = snap.version();
-    let s = |id: u32| quote(snap.string(u64::from(id)));
+    let s = |id: u32| shown(snap, u64::from(id));
     writeln!(out, "format {major}.{minor}, {} bytes", snap.file_len())?;
     writeln!(out, "facts: {}", snap.facts().len())?;
     for f in snap.facts() {
@@ -51,7 +77,7 @@ pub fn write_text<W: Write>(snap: &Snapshot, out: &mut W) -> std::io::Result<()>
             Some(FactValue::U64(v)) => format!("{v} (u64)"),
             Some(FactValue::I64(v)) => format!("{v} (i64)"),
             Some(FactValue::F64(v)) => format!("{v:?} (f64)"),
-            Some(FactValue::Str(v)) => quote(v),
+            Some(FactValue::Str(_)) => shown(snap, f.value),
             Some(FactValue::Bool(v)) => format!("{v} (bool)"),
             None => format!("{:#x} (unknown kind {})", f.value, f.kind),
         };
@@ -86,10 +112,10 @@ pub fn write_text<W: Write>(snap: &Snapshot, out: &mut W) -> std::io::Result<()>
     )?;
     for i in 0..snap.object_count() {
         let ty = snap.types_of()[i];
-        let type_name = snap.types().get(ty as usize).map_or_else(
-            || "?".to_string(),
-            |t| quote(snap.string(u64::from(t.name))),
-        );
+        let type_name = snap
+            .types()
+            .get(ty as usize)
+            .map_or_else(|| "?".to_string(), |t| shown(snap, u64::from(t.name)));
         writeln!(
             out,
             "  #{i} @{:#x} {type_name} size {} refcount {} flags {}",
@@ -103,19 +129,22 @@ pub fn write_text<W: Write>(snap: &Snapshot, out: &mut W) -> std::io::Result<()>
         let first = range.start;
         for k in range {
             let label = snap.edge_label(k);
-            let shown = if positional {
+            let edge = if positional {
                 format!("[{}]", k - first)
             } else if label == 0 {
                 "-".to_string()
             } else if label & LABEL_KEY_BIT != 0 {
-                let key = snap.string(u64::from(label & !LABEL_KEY_BIT));
-                format!("['{}']", escape(key).replace('\'', "\\'"))
+                let id = u64::from(label & !LABEL_KEY_BIT);
+                let (key, more) = clip(snap.string(id), id);
+                format!("['{}']{more}", escape(key).replace('\'', "\\'"))
             } else {
-                format!(".{}", escape(snap.string(u64::from(label))))
+                let id = u64::from(label);
+                let (name, more) = clip(snap.string(id), id);
+                format!(".{}{more}", escape(name))
             };
             writeln!(
                 out,
-                "      {shown} -> @{:#x} ({})",
+                "      {edge} -> @{:#x} ({})",
                 targets[k],
                 resolve(targets[k])
             )?;

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::format::read::len_u64;
 use crate::format::ROOT_KIND_NAMES;
 use crate::report::json::write_envelope;
 use crate::report::text::{escape, human_bytes, write_rows};
@@ -155,33 +156,37 @@ pub fn utc_iso(unix_ns: u64) -> String {
     )
 }
 
-/// Gathers the `info` report of a validated snapshot.
-pub fn gather(snap: &Snapshot, path: &Path) -> InfoData {
+/// Gathers the `info` report of a validated snapshot. Resolving the edges (for the
+/// dangling count and the refcount-surplus roots) runs SPEC 7 step 14 first, so this
+/// fails cleanly on a file whose objects share an address.
+pub fn gather(snap: &Snapshot, path: &Path) -> Result<InfoData> {
     let st = |k: &str| snap.fact_str(k).map(str::to_string);
     let u = |k: &str| snap.fact_u64(k);
-    let mut by_kind: Vec<(u32, u64)> = Vec::new();
-    for r in snap.roots() {
-        match by_kind.iter_mut().find(|(k, _)| *k == r.kind) {
-            Some((_, c)) => *c += 1,
-            None => by_kind.push((r.kind, 1)),
-        }
-    }
-    by_kind.sort_unstable();
-    let roots_by_kind = by_kind
-        .into_iter()
-        .map(|(k, count)| RootCount {
-            kind: (k as usize)
-                .checked_sub(1)
-                .and_then(|i| ROOT_KIND_NAMES.get(i))
-                .map_or_else(|| format!("kind{k}"), |s| (*s).to_string()),
-            count,
+    // Count by sorting, not by a search per root: a newer-minor file may hold any
+    // number of distinct (unknown) root kinds, and a linear search per root would make
+    // this quadratic in the file's length.
+    let mut kinds: Vec<u32> = snap.roots().iter().map(|r| r.kind).collect();
+    kinds.sort_unstable();
+    let roots_by_kind = kinds
+        .chunk_by(|a, b| a == b)
+        .map(|run| {
+            let k = run[0];
+            RootCount {
+                kind: usize::try_from(k)
+                    .ok()
+                    .and_then(|k| k.checked_sub(1))
+                    .and_then(|i| ROOT_KIND_NAMES.get(i))
+                    .map_or_else(|| format!("kind{k}"), |s| (*s).to_string()),
+                count: len_u64(run.len()),
+            }
         })
         .collect();
-    let census = crate::census::census(snap);
+    drop(kinds);
+    let census = crate::census::checked_census(snap)?;
     let shallow = snap.total_shallow_size();
     let rss = u("rss.bytes");
     let share = rss.filter(|&r| r > 0).map(|r| shallow as f64 / r as f64);
-    InfoData {
+    Ok(InfoData {
         path: path.display().to_string(),
         format: snap.version(),
         file_bytes: snap.file_len(),
@@ -230,7 +235,7 @@ pub fn gather(snap: &Snapshot, path: &Path) -> InfoData {
         rss_bytes: rss,
         python_share_of_rss: share,
         hint: share.filter(|&s| s < 0.5).map(|_| NATIVE_HINT),
-    }
+    })
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
@@ -254,10 +259,15 @@ pub(super) fn run<W: Write>(path: &Path, json: bool, no_verify: bool, out: &mut 
         Verify::Full
     };
     let snap = Snapshot::open(path, verify)?;
-    let d = gather(&snap, path);
+    let d = gather(&snap, path).map_err(|e| e.in_file(path))?;
     if json {
         return write_envelope(out, "info", &d);
     }
+    write_text(&d, out)
+}
+
+/// Writes the text form of an `info` report; every dump-derived string is escaped.
+pub fn write_text<W: Write>(d: &InfoData, out: &mut W) -> Result<()> {
     let p = &d.process;
     let mut rows: Vec<(String, String)> = vec![
         (

@@ -2,8 +2,8 @@
 //! the given output; errors are returned, never printed here.
 
 mod check;
-mod decode;
-mod info;
+pub mod decode;
+pub mod info;
 
 use std::io::Write;
 

@@ -273,29 +273,18 @@ pub(crate) fn validate(file: &[u8], verify: Verify) -> Result<Layout> {
         strings: 0,
         types: 0,
     };
+    // In the order of SPEC 7 step 6: presence, record widths, counts, then unknown
+    // kinds (an error only in a file whose minor this reader fully knows, SPEC 6).
+    let mut first_unknown: Option<&SectionEntry> = None;
     for e in entries {
+        if record_width(e.kind).is_none() {
+            first_unknown = first_unknown.or(Some(e));
+            continue;
+        }
         let at = Where::Section {
             kind: e.kind,
             offset: e.offset,
         };
-        let Some(width) = record_width(e.kind) else {
-            if strict {
-                return Err(Error::invalid(
-                    at,
-                    format!(
-                        "unknown section kind {} in a format {}.{} file (reader is {FORMAT_MAJOR}.{FORMAT_MINOR})",
-                        e.kind, header.major, header.minor
-                    ),
-                ));
-            }
-            continue;
-        };
-        if !e.length.is_multiple_of(width) {
-            return Err(Error::invalid(
-                at,
-                format!("length {} is not a multiple of {width}", e.length),
-            ));
-        }
         layout.spans[e.kind as usize] = Some(Span {
             offset: to_usize(e.offset, at, "offset")?,
             len: to_usize(e.length, at, "length")?,
@@ -306,6 +295,20 @@ pub(crate) fn validate(file: &[u8], verify: Verify) -> Result<Layout> {
             return Err(Error::invalid(
                 Where::File,
                 format!("required section {} (kind {k}) is missing", section_name(k)),
+            ));
+        }
+    }
+    for e in entries {
+        let Some(width) = record_width(e.kind) else {
+            continue;
+        };
+        if !e.length.is_multiple_of(width) {
+            return Err(Error::invalid(
+                Where::Section {
+                    kind: e.kind,
+                    offset: e.offset,
+                },
+                format!("length {} is not a multiple of {width}", e.length),
             ));
         }
     }
@@ -359,6 +362,18 @@ pub(crate) fn validate(file: &[u8], verify: Verify) -> Result<Layout> {
         return Err(Error::invalid(
             sec(kind::STRING_OFFSETS),
             "empty: must hold at least one offset",
+        ));
+    }
+    if let (true, Some(e)) = (strict, first_unknown) {
+        return Err(Error::invalid(
+            Where::Section {
+                kind: e.kind,
+                offset: e.offset,
+            },
+            format!(
+                "unknown section kind {} in a format {}.{} file (reader is {FORMAT_MAJOR}.{FORMAT_MINOR})",
+                e.kind, header.major, header.minor
+            ),
         ));
     }
     layout.objects = n;

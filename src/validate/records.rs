@@ -302,15 +302,28 @@ pub(super) fn check_labels(file: &[u8], l: &Layout) -> Result<()> {
     };
     for (i, &f) in flags.iter().enumerate() {
         if f & object_flags::POSITIONAL_EDGES != 0 {
-            let a = to_usize(starts[i], at, "edge start")?;
-            let b = to_usize(starts[i + 1], at, "edge start")?;
-            if let Some(k) = labels[a..b].iter().position(|&x| x != 0) {
+            // Step 10 ran first: starts[i] <= starts[i + 1] <= E = labels.len().
+            let (Some(&a), Some(&b)) = (starts.get(i), starts.get(i + 1)) else {
+                return Err(Error::invalid(at, format!("no edge start for object {i}")));
+            };
+            let a = to_usize(a, at, "edge start")?;
+            let b = to_usize(b, at, "edge start")?;
+            let Some(own) = labels.get(a..b) else {
+                return Err(Error::invalid(
+                    rec("object", i, kind::EDGE_LABEL),
+                    format!(
+                        "edges {a}..{b} are outside EDGE_LABEL ({} labels)",
+                        labels.len()
+                    ),
+                ));
+            };
+            if let Some(k) = own.iter().position(|&x| x != 0) {
                 return Err(Error::invalid(
                     rec("object", i, kind::EDGE_LABEL),
                     format!(
                         "has POSITIONAL_EDGES but its edge {k} (edge {}) has label {:#x}, not 0",
                         a + k,
-                        labels[a + k]
+                        own[k]
                     ),
                 ));
             }

@@ -1,8 +1,10 @@
 //! The one integration-test binary, with a module per theme: committed test vectors,
-//! corruption and hostile files, the CLI, and writer/reader round trips.
+//! corruption and hostile files (with a seeded mutation test), the CLI, regressions
+//! from the robustness review, and writer/reader round trips.
 
 mod cli;
 mod corruption;
+mod robustness;
 mod roundtrip;
 mod util;
 mod vectors;
