@@ -84,11 +84,14 @@ impl Snapshot {
     /// [`Snapshot::check_addresses`] for it.
     pub fn open(path: &Path, verify: Verify) -> Result<Snapshot> {
         let file = File::open(path).map_err(|e| Error::io("cannot open", e).in_file(path))?;
-        let is_file = file
+        let file_type = file
             .metadata()
             .map_err(|e| Error::io("cannot stat", e).in_file(path))?
-            .is_file();
-        let data = if is_file {
+            .file_type();
+        if !is_readable_kind(&file_type) {
+            return Err(Error::input("not a regular file or a pipe").in_file(path));
+        }
+        let data = if file_type.is_file() {
             // SAFETY: a memory map is only sound while no one changes the file underneath
             // it. We map read-only and validate the bytes once before using them; a
             // process that modifies the file while we run could make later reads see
@@ -360,9 +363,38 @@ fn to_index(v: u64) -> usize {
 }
 
 /// Reads a whole file or stream into an 8-byte-aligned buffer.
+/// Reads a whole file or stream straight into an 8-byte-aligned buffer (no second
+/// copy): memory grows with the bytes actually received, at most doubling.
 fn read_all(mut file: File) -> Result<Data> {
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf)
-        .map_err(|e| Error::io("cannot read", e))?;
-    Ok(Data::copy_aligned(&buf))
+    let mut words: Vec<u64> = Vec::new();
+    let mut len = 0usize;
+    loop {
+        if len == words.len() * 8 {
+            let grown = (words.len() * 2).max(8192);
+            words.resize(grown, 0);
+        }
+        let buf = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[len..];
+        match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("cannot read", e)),
+        }
+    }
+    words.truncate(len.div_ceil(8));
+    words.shrink_to_fit();
+    Ok(Data::Owned { words, len })
+}
+
+/// Regular files and pipes can be read to their end; devices (`/dev/zero`) and
+/// directories cannot be dumps.
+#[cfg(unix)]
+fn is_readable_kind(t: &std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    t.is_file() || t.is_fifo() || t.is_socket()
+}
+
+#[cfg(not(unix))]
+fn is_readable_kind(t: &std::fs::FileType) -> bool {
+    !t.is_dir()
 }

@@ -13,13 +13,22 @@ use crate::error::{Error, Result};
 fn is_unsafe(c: char) -> bool {
     c.is_control() // C0, DEL, C1 (includes ESC and CSI)
         || matches!(c,
-            '\u{061C}'                  // Arabic letter mark
+            '\u{00AD}'                  // soft hyphen (invisible)
+            | '\u{034F}'                // combining grapheme joiner
+            | '\u{061C}'                // Arabic letter mark
+            | '\u{115F}' | '\u{1160}'   // Hangul fillers (blank)
+            | '\u{17B4}' | '\u{17B5}'   // Khmer inherent vowels (invisible)
+            | '\u{180B}'..='\u{180F}'   // Mongolian variation selectors, vowel separator
+            | '\u{3164}' | '\u{FFA0}'   // Hangul fillers (blank)
             | '\u{200B}'..='\u{200F}'   // zero-width chars, LRM, RLM
             | '\u{2028}' | '\u{2029}'   // line and paragraph separators
             | '\u{202A}'..='\u{202E}'   // bidi embeddings and overrides
             | '\u{2060}'..='\u{2069}'   // word joiner, invisible operators, bidi isolates
+            | '\u{FE00}'..='\u{FE0F}'   // variation selectors
             | '\u{FEFF}'                // byte order mark
             | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotation
+            | '\u{E0000}'..='\u{E007F}' // tag characters (invisible text)
+            | '\u{E0100}'..='\u{E01EF}' // variation selectors supplement
         )
 }
 
@@ -93,6 +102,12 @@ mod tests {
             "tab\\u{9}nl\\u{a}\\u{7f}\\u{85}"
         );
         assert_eq!(escape("back\\slash"), "back\\\\slash");
+        // invisible characters that could hide or disguise text
+        assert_eq!(
+            escape("a\u{AD}b\u{FE0F}c\u{E0041}d\u{3164}"),
+            "a\\u{ad}b\\u{fe0f}c\\u{e0041}d\\u{3164}"
+        );
+        assert!(matches!(escape("emoji 😀 and ß"), Cow::Borrowed(_)));
         assert_eq!(quote("say \"hi\""), "\"say \\\"hi\\\"\"");
     }
 

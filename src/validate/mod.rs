@@ -311,6 +311,15 @@ pub(crate) fn validate(file: &[u8], verify: Verify) -> Result<Layout> {
                 format!("length {} is not a multiple of {width}", e.length),
             ));
         }
+        if e.length == 0 && !is_required(e.kind) {
+            return Err(Error::invalid(
+                Where::Section {
+                    kind: e.kind,
+                    offset: e.offset,
+                },
+                "optional section is present but empty (a writer omits it: SPEC 4)",
+            ));
+        }
     }
     let entries_of = |k: u32| -> usize {
         let width = record_width(k).unwrap_or(1) as usize;

@@ -285,6 +285,15 @@ pub(super) fn check_labels(file: &[u8], l: &Layout) -> Result<()> {
     };
     let s = len_u64(l.strings);
     let labels: &[u32] = l.col(file, kind::EDGE_LABEL);
+    if labels.iter().all(|&label| label == 0) {
+        return Err(Error::invalid(
+            Where::Section {
+                kind: kind::EDGE_LABEL,
+                offset: len_u64(span.offset),
+            },
+            "every label is 0 (a writer omits the section: SPEC 4)",
+        ));
+    }
     for (k, &label) in labels.iter().enumerate() {
         let id = label & !LABEL_KEY_BIT;
         if u64::from(id) >= s {
@@ -358,6 +367,20 @@ pub(super) fn check_roots(file: &[u8], l: &Layout, strict: bool) -> Result<()> {
             return Err(Error::invalid(
                 at,
                 format!("label string id {} >= string count {s}", r.label),
+            ));
+        }
+        // SPEC 4.6: GC_GARBAGE and IMMORTAL have no label; only THREAD has a detail.
+        let label_allowed = !matches!(r.kind, root_kind::GC_GARBAGE | root_kind::IMMORTAL);
+        if r.label != 0 && !label_allowed && (1..=7).contains(&r.kind) {
+            return Err(Error::invalid(
+                at,
+                format!("root kind {} has label {}, not 0", r.kind, r.label),
+            ));
+        }
+        if r.detail != 0 && r.kind != root_kind::THREAD && (1..=7).contains(&r.kind) {
+            return Err(Error::invalid(
+                at,
+                format!("root kind {} has detail {:#x}, not 0", r.kind, r.detail),
             ));
         }
     }

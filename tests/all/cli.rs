@@ -279,3 +279,23 @@ fn closed_stdout_exits_0_quietly() {
     assert_eq!(status.code(), Some(0), "stderr: {err}");
     assert_eq!(err, "");
 }
+
+/// Devices and directories are refused at once (`/dev/zero` would stream without end);
+/// a dump arriving through a pipe is read to its end and validated like a file.
+#[test]
+fn devices_are_refused_and_pipes_are_read() {
+    for path in ["/dev/zero", "/dev/null", "/"] {
+        let err = error_of(&["info", path]);
+        assert!(
+            err.contains("not a regular file or a pipe"),
+            "{path}: {err}"
+        );
+    }
+    let out = heapsnap()
+        .args(["check", "/dev/stdin"])
+        .write_stdin(vector_bytes("small")) // through a pipe
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.starts_with("ok: /dev/stdin: 8 objects"), "{text}");
+}

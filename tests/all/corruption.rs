@@ -1009,3 +1009,38 @@ fn seeded_mutations_never_panic() {
         );
     }
 }
+
+/// Canonical form (SPEC 7 steps 6 and 11) and the zero fields of roots (step 12): an
+/// optional section present but empty, an EDGE_LABEL section of zeros, a label on a
+/// GC_GARBAGE root and a detail on a MODULE root are all rejected.
+#[test]
+fn canonical_form_and_zero_root_fields_are_enforced() {
+    let file = small();
+    let cases: [(Mutation, &[&str]); 4] = [
+        (
+            |s| sec(s, kind::VALUES).clear(),
+            &[
+                "section VALUES (kind 14)",
+                "optional section is present but empty",
+            ],
+        ),
+        (
+            |s| sec(s, kind::EDGE_LABEL).iter_mut().for_each(|b| *b = 0),
+            &["section EDGE_LABEL (kind 12)", "every label is 0"],
+        ),
+        // small.json: root 3 is GC_GARBAGE (kind 5); root 0 is a MODULE (kind 1).
+        (
+            |s| put_u32(sec(s, kind::ROOTS), (3 * 24 + 12) / 4, 1),
+            &["root 3 (ROOTS)", "root kind 5 has label 1, not 0"],
+        ),
+        (
+            |s| put_u64(sec(s, kind::ROOTS), 2, 7),
+            &["root 0 (ROOTS)", "root kind 1 has detail 0x7, not 0"],
+        ),
+    ];
+    for (apply, expect) in cases {
+        let mut s = sections(&file);
+        apply(&mut s);
+        rejects_same(&build(1, 0, &s), expect);
+    }
+}

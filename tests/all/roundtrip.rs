@@ -72,8 +72,12 @@ prop_compose! {
         let mut seen = std::collections::BTreeSet::new();
         let facts = facts.into_iter().filter(|f| seen.insert(f.key)).collect();
         let roots = if n == 0 { Vec::new() } else {
+            // SPEC 4.6: only THREAD roots have a detail; GC_GARBAGE and IMMORTAL no label.
             root_plan.iter().map(|&(o, kind, label, detail)| Root {
-                object: o % n as u64, kind, label: label % s, detail,
+                object: o % n as u64,
+                kind,
+                label: if kind == 5 || kind == 6 { 0 } else { label % s },
+                detail: if kind == 3 { detail } else { 0 },
             }).collect()
         };
         let values = (0..n).filter(|&i| value_plan[i].0).map(|i| Value {
