@@ -302,11 +302,24 @@ def file_from_description(desc):
 # Enumeration
 
 def _walk_frames_skip(f):
-    """The first frame at or below f (towards the caller) not running this file's code."""
-    fn = _walk_frames_skip.__code__.co_filename
-    while f is not None and f.f_code.co_filename == fn:
+    """The first frame at or below f (towards the caller) not running this module's code.
+
+    Frames are recognised by the identity of their globals: comparing file names could
+    run a str subclass's __eq__."""
+    while f is not None and f.f_globals is _GLOBALS:
         f = f.f_back
     return f
+
+
+def _plain_str_dict(d):
+    """d itself when every key is an exact str, else a copy holding only those keys.
+
+    Looking a name up in a dict whose keys include a str subclass with a colliding hash
+    would call that subclass's __eq__; iterating the keys and checking their types never
+    runs user code."""
+    if all(map(is_, map(type, d), itertools.repeat(str))):
+        return d
+    return {k: v for k, v in d.items() if type(k) is str}
 
 
 def _type_attr(name):
@@ -323,6 +336,7 @@ _T_MODULE = _type_attr("__module__")
 _T_FLAGS = _type_attr("__flags__")
 _T_SUBCLASSES = type.__dict__["__subclasses__"]
 
+_GLOBALS = globals()
 _CodeType = type(_walk_frames_skip.__code__)
 _FunctionType = type(_walk_frames_skip)
 _BuiltinFunctionType = type(len)
@@ -391,7 +405,9 @@ class _Walker(object):
 
     # -- strings
     def sid(self, s):
-        b = _encode(s) if type(s) is str else s
+        """String id of s (bytes, str, or a str subclass read as plain text)."""
+        # str.encode on a str subclass reads its characters in C: no user code runs
+        b = s if type(s) is bytes else str.encode(s, "utf-8", "backslashreplace")
         i = self.strtab.get(b)
         if i is None:
             i = self.strtab[b] = len(self.c.strings)
@@ -434,10 +450,15 @@ class _Walker(object):
         has_del = False
         sizeof_safe = True
         sizeof_found = False
+        plain = True     # every MRO dict has exact str keys only
         for B in mro:
             d = _T_DICT(B)
             if d is None:     # a type being torn down (seen at exit on 3.9)
                 continue
+            safe = _plain_str_dict(d)
+            if safe is not d:
+                plain = False
+                d = safe
             if not has_del and "__del__" in d:
                 has_del = True
             if not sizeof_found and "__sizeof__" in d:
@@ -453,15 +474,25 @@ class _Walker(object):
             flags |= T_HEAP_TYPE
         if tf & _TPFLAGS_HAVE_GC:
             flags |= T_GC_TYPE
+        if not plain:
+            # a colliding key would also run user code inside CPython's own attribute
+            # lookups, sys.getsizeof's among them: estimate sizes, read __module__ here
+            sizeof_safe = False
+            own = _T_DICT(T)
+            mod = _plain_str_dict(own).get("__module__") if own is not None else None
+        else:
+            try:
+                mod = _T_MODULE(T)
+            except Exception:
+                mod = None
         name = _T_QUALNAME(T)
-        if type(name) is not str:
+        if not issubclass(type(name), str):
             name = _T_NAME(T)
-        try:
-            mod = _T_MODULE(T)
-        except Exception:
-            mod = None
+        if not issubclass(type(name), str) or not str.__len__(name):
+            name = "?"
+        mod_sid = self.sid(mod) if issubclass(type(mod), str) else 0
         c.type_address.append(id(T))
-        c.type_names.append(self.sid(name or "?") | (self.sid(mod) if type(mod) is str else 0) << 32)
+        c.type_names.append(self.sid(name) | mod_sid << 32)
         c.type_flags.append(flags)
 
         kind = K_NORMAL
@@ -605,6 +636,11 @@ class _Walker(object):
                         labs = [self.sid(k) if type(k) is str else 0 for k in names]
                         if any(labs):
                             labels[j] = (start, 1, labs)
+                elif _PY < (3, 13) and (code.co_cellvars or code.co_freevars):
+                    # a class body with a __class__ cell (or other cells): on 3.11/3.12
+                    # f_locals would copy the cells into the namespace mapping, calling
+                    # a __prepare__ mapping's __setitem__/__delitem__ (user code)
+                    self.incomplete.append(base + j)
                 else:
                     fl = o.f_locals
                     if fl is not None and id(fl) not in have:
@@ -631,8 +667,8 @@ class _Walker(object):
         elif kind == K_MODULE:
             for d in refs[j]:
                 if type(d) is dict:
-                    name = dict.get(d, "__name__")
-                    if type(name) is str:
+                    name = dict.get(_plain_str_dict(d), "__name__")
+                    if issubclass(type(name), str):
                         vals.append((base + j, self.sid(name) | V_NAME << 32))
                     break
         elif kind == K_FUNC:
@@ -880,9 +916,12 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
             if type(d) is dict:
                 add(d, R_INTERPRETER, w.sid(label))
         d = None
-    for g in gc.garbage:
+    garbage = gc.garbage
+    # copied in C: a list subclass put there by the program could hook iteration
+    garbage = list.copy(garbage) if issubclass(type(garbage), list) else []
+    for g in garbage:
         add(g, R_GC_GARBAGE)
-    g = None
+    g = garbage = None
     # threads: every frame of every thread; the innermost non-dumper frame is the root
     while frames:
         ident, f = frames.popitem()
@@ -922,8 +961,7 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     # the dumper's own frames (3.8-3.10 frames are in gc.get_objects)
     mine = set()
     f = sys._getframe()
-    fn = f.f_code.co_filename
-    while f is not None and f.f_code.co_filename == fn:
+    while f is not None and f.f_globals is _GLOBALS:
         mine.add(id(f))
         f = f.f_back
     f = None
@@ -1080,16 +1118,29 @@ def _snapshot_threads():
             del frames[me]
     names = {}
     try:
-        for ident, t in list(threading._active.items()):
+        for ident, t in list(dict.items(threading._active)):
+            if _defines_before(type(t), "_name", threading.Thread):
+                continue     # a subclass's descriptor would run user code
             try:
                 name = object.__getattribute__(t, "_name")
             except Exception:
                 continue
-            if type(name) is str:
-                names[ident] = _encode(name)
+            if issubclass(type(name), str):
+                names[ident] = str.encode(name, "utf-8", "backslashreplace")
     except Exception:
         pass
     return frames, names
+
+
+def _defines_before(T, name, base):
+    """True if a class of T's MRO before `base` defines `name` (or cannot be checked)."""
+    for B in _T_MRO(T) or (T,):
+        if B is base:
+            return False
+        d = _T_DICT(B)
+        if d is None or _plain_str_dict(d) is not d or name in d:
+            return True
+    return True
 
 
 def _dump_here(path, collect, values, preview_len, mode, pid, frames, names):

@@ -479,9 +479,6 @@ def test_hostile_objects_exact(python, tmp_path_factory):
     assert all(not o["flags"] & EDGES_INCOMPLETE for o in s.objects)
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN: `\"__del__\" in d` / `\"__sizeof__\" in d` "
-                   "(register_type) and `dict.get(d, \"__name__\")` (special, K_MODULE) compare "
-                   "a hash-colliding str-subclass key with ==, running its __eq__")
 def test_str_subclass_hash_collision(python, tmp_path_factory):
     """Promise 1: a str-subclass key whose hash equals '__del__', '__sizeof__' or
     '__name__' makes `"__del__" in class_dict` and `dict.get(module_dict, "__name__")`
@@ -492,10 +489,6 @@ def test_str_subclass_hash_collision(python, tmp_path_factory):
     assert calls == [], calls
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN: a class __name__/__qualname__ or code "
-                   "co_name that is a str subclass is hashed and encoded by sid(); a frame "
-                   "whose co_filename is a str subclass is compared with == "
-                   "(_walk_frames_skip, _walk)")
 def test_str_subclass_names(python, tmp_path_factory):
     """Promise 1: names are read as data, never through str-subclass methods."""
     exp, s = _known_bad(python, tmp_path_factory)
@@ -504,8 +497,6 @@ def test_str_subclass_names(python, tmp_path_factory):
     assert calls == [], calls
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN: _snapshot_threads reads Thread._name with "
-                   "object.__getattribute__, which runs a _name property of a Thread subclass")
 def test_thread_name_descriptor(python, tmp_path_factory):
     """Promise 1: a Thread subclass whose _name is a property: the descriptor must not run."""
     exp, s = _known_bad(python, tmp_path_factory)
@@ -514,8 +505,6 @@ def test_thread_name_descriptor(python, tmp_path_factory):
     assert calls == [], calls
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN: _seed_roots iterates `for g in gc.garbage`, "
-                   "running __iter__ of a list subclass the program stored in gc.garbage")
 def test_gc_garbage_replaced(python, tmp_path_factory):
     """Promise 1: gc.garbage replaced by a list subclass with hooks."""
     exp, s = _known_bad(python, tmp_path_factory)
@@ -636,14 +625,21 @@ def test_frames_reachable(python, tmp_path_factory):
     assert exp["coro_local"] in _reach(s, ids["co"])
     assert exp["agen_local"] in _reach(s, ids["ag"])
     main = _reach(s, s.objects[threads["MainThread"]["object"]]["address"])
-    assert exp["running_local"] in main and exp["body_value"] in main
+    assert exp["running_local"] in main
+    if s.facts["python.version"].startswith(("3.11.", "3.12.")):
+        # there, reading a class body's namespace (f_locals) could run user code: the
+        # dumper leaves it out and flags that frame as incomplete instead
+        assert exp["body_value"] not in main
+        frame_type = [i for i, t in enumerate(s.types)
+                      if s.strings[t["name"]] == "frame"]
+        assert any(o["flags"] & EDGES_INCOMPLETE for o in s.objects
+                   if o["type"] in frame_type and o["address"] in main)
+    else:
+        assert exp["body_value"] in main
     for t in exp["types"]:    # generator, coroutine, async generator: C finalizers
         assert [x for x in s.types if x["address"] == t][0]["flags"] & T_HAS_FINALIZER
 
 
-@_versions("KNOWN: 3.11/3.12 special(K_FRAME) reads f_locals of an executing class-body "
-           "frame: PyFrame_FastToLocals deletes/sets '__class__' in the class namespace "
-           "through the metaclass __prepare__ mapping's __delitem__", "3.11", "3.12")
 def test_class_body_namespace_untouched(python, tmp_path_factory):
     """Promises 1 and 2: dumping from inside a class body must not touch its namespace."""
     exp, s = _frames(python, tmp_path_factory)
