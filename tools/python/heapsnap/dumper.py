@@ -34,6 +34,11 @@ In-process or fork:
   other threads stay locked in the child; the dumper only uses os.write in the child).
   With ``collect=True`` the collection runs in the child, so finalizers of unreachable
   objects run there.
+
+Limits: objects held only by C code and frozen with ``gc.freeze()`` are invisible to an
+in-process dump (fork mode unfreezes in the child and finds them); on 3.11/3.12 a class
+body executing during the dump is left out (flag EDGES_INCOMPLETE); temporaries on other
+threads' evaluation stacks cannot be seen from Python (they show as refcount surplus).
 """
 
 import array
@@ -393,6 +398,8 @@ class _Walker(object):
         self.labcache = {}      # id(str key) -> label
         self.incomplete = []
         self.immortal = []      # object indexes with REFCOUNT_UNKNOWN
+        self.own = {}           # id -> references the dumper's frames hold (subtracted)
+        self.own_ids = frozenset()
         self.ov = 0
         self.str_tid = self.bytes_tid = -1
         self.num_tids = set()
@@ -680,22 +687,22 @@ class _Walker(object):
             if type(name) is str:
                 vals.append((base + j, self.sid(name) | V_NAME << 32))
 
-    def calibrate(self):
-        """The dumper's own references seen by getrefcount for an object in a chunk."""
+    @staticmethod
+    def calibrate():
+        """The references getrefcount sees for an object of a chunk that the dumper
+        holds itself (the work list, the chunk list, the call's argument): the count it
+        reports for a probe that nothing else holds, read the way chunk() reads."""
         work = [object()]
         chunk = work[0:1]
-        return self.refcounts(chunk)[0]
-
-    @staticmethod
-    def refcounts(chunk):
-        return list(map(sys.getrefcount, chunk))
+        return list(map(sys.getrefcount, chunk))[0]
 
     def chunk(self, lo, hi):
         """Process work[lo:hi]. All temporaries die when this returns."""
         chunk = self.work[lo:hi]
         # first, before any other reference exists; minus the dumper's own references
-        # (work list, chunk list, the getrefcount call), calibrated with a probe
-        rc = list(map(sub, self.refcounts(chunk), itertools.repeat(self.ov)))
+        # (work list, chunk list, the getrefcount call), calibrated with a probe. The
+        # references of the dumper's active frames are subtracted after the walk.
+        rc = list(map(sub, map(sys.getrefcount, chunk), itertools.repeat(self.ov)))
         n = len(chunk)
         c = self.c
         repeat = itertools.repeat
@@ -773,8 +780,14 @@ class _Walker(object):
                     rc[j] = U32_MAX
         c.flags.fromlist(fl)
         del fl
+        ids = self.work_ids[lo:hi]
+        if not self.own_ids.isdisjoint(ids):
+            # references held by the dumper's active frames (see _frame_references)
+            own = self.own
+            for j in compress(range(n), map(own.__contains__, ids)):
+                rc[j] = max(0, rc[j] - own[ids[j]])
         c.refcount.fromlist(rc)
-        c.address.fromlist(self.work_ids[lo:hi])
+        c.address.fromlist(ids)
         c.otype.fromlist(tids)
         # values of strings, bytes, numbers
         if self.values == "all":
@@ -877,7 +890,10 @@ class _Walker(object):
                 x = chunk[j]
                 if type(x) is int and not -(1 << 12000) < x < (1 << 12000):
                     continue   # too large to convert cheaply (and past str limits)
-                text = repr(x)
+                try:
+                    text = repr(x)
+                except ValueError:     # past sys.set_int_max_str_digits()
+                    continue
                 t = len(text) > P
                 if t:
                     text = text[:P]
@@ -988,6 +1004,10 @@ def _walk(values, preview_len, frames, thread_names, excluded):
         if id(T) not in w.tindex:
             w.register_type(T)
     w.ov = w.calibrate()
+    # while chunk() reads reference counts, its frame and this function's callers in
+    # this module hold references to their functions, code objects, ...
+    w.own = _frame_references(sys._getframe(), _Walker.chunk)
+    w.own_ids = frozenset(w.own)
     seeded = len(work)
     lo = 0
     while lo < len(work):
@@ -1076,8 +1096,9 @@ def _gather_facts(mode, collect, values, preview_len, pid):
         facts.append(("gc.frozen", FACT_U64, gc.get_freeze_count()))
     except Exception:
         pass
-    # str values as bytes: the list must not hold references to heap strings
-    return [(k, kind, _encode(v) if type(v) is str else v) for k, kind, v in facts]
+    # keys and str values as bytes: the list must not hold references to heap strings
+    # (the key literals are constants of this function's code object, in the dump)
+    return [(_encode(k), kind, _encode(v) if type(v) is str else v) for k, kind, v in facts]
 
 
 def _put_facts(c, strtab_sid, facts):
@@ -1132,6 +1153,55 @@ def _snapshot_threads():
     return frames, names
 
 
+def _module_functions():
+    """{id(code object): function} for the functions and methods of this module."""
+    out = {}
+    for obj in list(_GLOBALS.values()):
+        if type(obj) is type and obj.__module__ == __name__:
+            members = list(_T_DICT(obj).values())
+        else:
+            members = [obj]
+        for f in members:
+            if type(f) is staticmethod:
+                f = f.__func__
+            if type(f) is _FunctionType:
+                out[id(f.__code__)] = f
+    return out
+
+
+def _frame_references(frame, inner_function):
+    """Counter {id: references} held by the dumper's active frames: `frame`, its
+    callers in this module, and one more frame running `inner_function`.
+
+    Each executing frame holds its code object and its function (3.11+: the frame's
+    f_func; before: the caller's value stack); before 3.11 also its globals, builtins
+    and the frame it returns to (f_back: for the outermost one, the program's frame)."""
+    functions = _module_functions()
+    frames = []
+    while frame is not None and frame.f_globals is _GLOBALS:
+        frames.append((frame.f_code, frame))
+        frame = frame.f_back
+    caller = frame
+    own = Counter()
+    for code, f in frames + [(inner_function.__code__, frames[0][1] if frames else None)]:
+        own[id(code)] += 1
+        fn = functions.get(id(code))
+        if fn is not None:
+            own[id(fn)] += 1
+        if _PY < (3, 11):
+            own[id(_GLOBALS)] += 1
+            if f is not None:
+                own[id(f.f_builtins)] += 1
+    if _PY < (3, 11) and caller is not None and frames:
+        own[id(caller)] += 1
+    return own
+
+
+def _private_str(s):
+    """A new exact str equal to s, referenced by nothing in the heap."""
+    return "".join((s, "\0"))[:-1]
+
+
 def _defines_before(T, name, base):
     """True if a class of T's MRO before `base` defines `name` (or cannot be checked)."""
     for B in _T_MRO(T) or (T,):
@@ -1153,14 +1223,16 @@ def _dump_here(path, collect, values, preview_len, mode, pid, frames, names):
     renamed = False
     try:
         facts = _gather_facts(mode, collect, values, preview_len, pid)
-        if collect:
-            facts.append(("gc.collected", FACT_U64, gc.collect()))
+        if collect and gc.isenabled():
+            # not when the program disabled the collector: it chose not to run
+            # finalizers now, and a dump must not run them for it
+            facts.append((b"gc.collected", FACT_U64, gc.collect()))
         gc.disable()
         excluded = [id(facts)]
         excluded.extend(map(id, facts))
         c, walk_s, sid = _walk(values, preview_len, frames, names, excluded)
         frames = names = None
-        facts.append(("dump.duration_ns", FACT_U64, int(walk_s * 1e9)))
+        facts.append((b"dump.duration_ns", FACT_U64, int(walk_s * 1e9)))
         _put_facts(c, sid, facts)
         objects, edges = len(c.address), len(c.edge_target)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0),
@@ -1207,7 +1279,8 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
     only pauses for fork(). wait=False (fork only) returns right after the fork, with
     ok=True meaning "child started"; a daemon thread reaps the child and reports a
     failure on stderr.
-    collect: run gc.collect() first (fact gc.collected).
+    collect: run gc.collect() first (fact gc.collected), unless the program has
+    disabled the collector (then no finalizer runs because of the dump).
     values: "names" (names of modules, types, functions and code objects, and
     identifier-like dict keys as edge labels; no string contents), "all" (plus
     previews of str, bytes and numbers, and any str dict key, cut to preview_len
@@ -1228,6 +1301,9 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
     path = os.fspath(path)
     if not isinstance(path, str):
         path = os.fsdecode(path)
+    # private copies: the caller's objects must not gain references from our frames
+    path = _private_str(path)
+    values = _private_str(values)
     if not _lock.acquire(False):
         return DumpResult(False, path, "a dump is already running")
     release = True
