@@ -51,7 +51,7 @@ import threading
 import time
 import zlib
 from collections import Counter, deque, namedtuple
-from operator import add, and_, eq, floordiv, ge, getitem, gt, is_, le, lshift, mul, or_, sub
+from operator import add, eq, floordiv, ge, getitem, gt, is_, lshift, mul, or_, sub
 
 __version__ = "0.1.0"
 __all__ = ["dump", "install", "DumpResult", "Installed", "main", "__version__",
@@ -350,7 +350,9 @@ _FrameType = type(sys._getframe())
 _MappingProxyType = type(type.__dict__)
 
 _EVEN = slice(0, None, 2)
-K_NORMAL, K_DICT, K_DICTSUB, K_CODE, K_FRAME, K_TYPE, K_MODULE, K_FUNC, K_BFUNC = range(9)
+# per-type kinds of work: K_NORMAL needs none beyond the chunk passes (exact dicts
+# included, done for a whole chunk in dicts()); the others go through special()
+K_NORMAL, K_DICTSUB, K_CODE, K_FRAME, K_TYPE, K_MODULE, K_FUNC, K_BFUNC = range(8)
 
 
 def _c_finalizer_types():
@@ -1016,13 +1018,11 @@ def _walk(values, preview_len, frames, thread_names, excluded):
         lo = hi
     seconds = time.perf_counter() - t0
     c = w.c
-    n = len(c.address)
     w.labcache = None
     c.edge_label = w.labels
     w.labels = None
     for i in w.incomplete:
         c.flags[i] |= F_EDGES_INCOMPLETE
-    repeat = itertools.repeat
     # explicit roots and gc.garbage flags: every root was in the work list before the
     # chunk loop started, so only that prefix of the addresses is searched
     hits = list(itertools.compress(range(seeded),

@@ -389,7 +389,7 @@ def test_hostile_no_user_code(python, tmp_path_factory):
 
 def test_hostile_objects_exact(python, tmp_path_factory):
     exp, s = _hostile(python, tmp_path_factory)
-    pyver = tuple(exp["python"])
+
 
     def obj(i):
         o = s.obj(i)

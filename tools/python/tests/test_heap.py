@@ -3,7 +3,6 @@ referents in a JSON side file, dumps itself; the test decodes the dump and compa
 Run in every installed CPython 3.8+."""
 
 import json
-import os
 
 import pytest
 
