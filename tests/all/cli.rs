@@ -17,14 +17,7 @@ fn heapsnap() -> Command {
 }
 
 fn json_of(args: &[&str]) -> serde_json::Value {
-    let out = heapsnap()
-        .args(args)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).unwrap();
+    let text = stdout_of(args);
     assert_eq!(text.lines().count(), 1, "JSON output is one line");
     serde_json::from_str(&text).unwrap()
 }
