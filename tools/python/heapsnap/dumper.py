@@ -51,7 +51,7 @@ import threading
 import time
 import zlib
 from collections import Counter, deque, namedtuple
-from operator import add, eq, floordiv, ge, getitem, gt, is_, lshift, mul, or_, sub
+from operator import add, eq, ge, getitem, gt, is_, lshift, mul, or_, sub
 
 __version__ = "0.1.0"
 __all__ = ["dump", "install", "DumpResult", "Installed", "main", "__version__",
@@ -814,8 +814,7 @@ class _Walker(object):
                 js, counts, labs = dict_labels
                 firsts = list(map(add, map(starts.__getitem__, js), repeat(1)))
                 value_positions = itertools.chain.from_iterable(
-                    map(range, firsts, map(add, firsts, map(mul, counts, repeat(2))),
-                        repeat(2)))
+                    map(range, firsts, map(add, firsts, counts), repeat(2)))
                 deque(map(lab.__setitem__, value_positions, labs), maxlen=0)
                 del firsts, value_positions
             for j, (first, step, labs) in labels.items():
@@ -834,7 +833,7 @@ class _Walker(object):
     def dicts(self, chunk, tids, refs):
         """Exact dicts of a chunk, in C-level passes: edges key0, value0, key1, ...
 
-        Returns None, or (positions in the chunk, item counts, the label of every key
+        Returns None, or (positions in the chunk, edge counts, the label of every key
         in order): the value edge after each key edge carries that key's label."""
         compress = itertools.compress
         repeat = itertools.repeat
@@ -845,10 +844,9 @@ class _Walker(object):
         deque(map(refs.__setitem__, js, inter), maxlen=0)
         if self.values == "none":
             return None
-        lens = list(map(len, inter))
+        lens = list(map(len, inter))      # edges per dict: two per key
         allk = list(chain(map(getitem, inter, repeat(_EVEN))))
         del inter
-        lens = list(map(floordiv, lens, repeat(2)))
         labs = list(map(self.labcache.get, map(id, allk)))
         if None in labs:
             key_label = self.key_label
