@@ -567,21 +567,17 @@ class _Walker(object):
             r = [None] * (2 * n)
             r[0::2] = ks
             r[1::2] = vs
-            if kind == K_DICTSUB:
-                left = Counter(map(id, r))
-                extra = []
-                for x in refs[j]:
-                    if left[id(x)] > 0:
-                        left[id(x)] -= 1
-                    else:
-                        extra.append(x)
-                if extra:
-                    offset = len(extra)
-                    r = extra + r
+            # what the subclass's traverse reports beyond the items (its __dict__,
+            # its type) goes first, once
+            left = Counter(map(id, r))
+            extra = []
+            for x in refs[j]:
+                if left[id(x)] > 0:
+                    left[id(x)] -= 1
                 else:
-                    offset = 0
-            else:
-                offset = 0
+                    extra.append(x)
+            offset = len(extra)
+            r = extra + r
             refs[j] = r
             if self.values != "none" and n:
                 lc = self.labcache
