@@ -1,19 +1,22 @@
 //! heapsnap: read, validate and analyze heap snapshots of Python processes.
 //!
 //! Data flows one way: bytes ([`mod@format`]) -> validated [`snapshot::Snapshot`] ->
-//! [`commands`] -> [`report`] -> CLI. The file format is specified in `format/SPEC.md`.
+//! [`graph::Graph`] -> [`analysis`] -> [`commands`] -> [`report`] -> CLI. The file format is specified in `format/SPEC.md`.
 
 #[cfg(target_endian = "big")]
 compile_error!(
     "heapsnap casts little-endian file bytes in place and supports only little-endian hosts"
 );
 
+pub mod analysis;
 pub mod census;
 pub mod cli;
 pub mod commands;
 pub mod content;
 pub mod error;
 pub mod format;
+pub mod graph;
+pub mod names;
 pub mod report;
 pub mod snapshot;
 mod validate;

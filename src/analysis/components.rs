@@ -1,0 +1,150 @@
+//! Strongly connected components: the reference cycles of a graph.
+//!
+//! Pearce's space-efficient variant of Tarjan's algorithm ("A space-efficient algorithm
+//! for finding strongly connected components", 2016), made iterative: one `u32` per
+//! object (`rindex`), one bit per object (`root`), and two explicit stacks; nothing
+//! recurses, so million-long reference chains are fine.
+//!
+//! Edges can be left out by target (the housekeeping edges of `cycles.rs`), so that
+//! references every object has (to its type, to module globals) do not merge the whole
+//! heap into one component.
+
+use crate::graph::{Graph, NodeId, NONE};
+
+/// The strongly connected components of a graph.
+#[derive(Clone, Debug)]
+pub struct Components {
+    /// Component id per object; ids are in reverse topological order of the condensation
+    /// (a component's id is smaller than the ids of the components that refer to it).
+    component: Vec<u32>,
+    /// Number of objects per component.
+    sizes: Vec<u32>,
+    /// Per component: true if it is a cycle (two or more objects, or one object that
+    /// refers to itself through a kept edge).
+    cyclic: Vec<bool>,
+}
+
+impl Components {
+    /// Finds the components of `graph`, ignoring every edge whose target `t` has
+    /// `skip(t)` true.
+    pub fn compute(graph: &Graph, skip: impl Fn(NodeId) -> bool) -> Components {
+        let n = graph.len();
+        // rindex: 0 = unvisited; 1.. = visit index while active; after completion, the
+        // component number counted down from n (n - 1 - rindex gives ids 0..).
+        let mut rindex = vec![0u32; n];
+        let mut is_root = vec![0u64; n.div_ceil(64)];
+        let mut index = 1u32;
+        let mut c = n as u32; // next component value, counted down
+        let mut stack: Vec<NodeId> = Vec::new();
+        let mut call: Vec<(NodeId, usize)> = Vec::new();
+        let set_root = |bits: &mut [u64], v: usize, on: bool| {
+            if on {
+                bits[v / 64] |= 1 << (v % 64);
+            } else {
+                bits[v / 64] &= !(1 << (v % 64));
+            }
+        };
+        for start in 0..n as NodeId {
+            if rindex[start as usize] != 0 {
+                continue;
+            }
+            rindex[start as usize] = index;
+            index += 1;
+            set_root(&mut is_root, start as usize, true);
+            call.push((start, 0));
+            while let Some(top) = call.last_mut() {
+                let (v, pos) = *top;
+                let out = graph.out_raw(v);
+                if let Some(&w) = out.get(pos) {
+                    top.1 += 1;
+                    if w == NONE || skip(w) {
+                        continue;
+                    }
+                    if rindex[w as usize] == 0 {
+                        rindex[w as usize] = index;
+                        index += 1;
+                        set_root(&mut is_root, w as usize, true);
+                        call.push((w, 0));
+                    } else if rindex[w as usize] < rindex[v as usize] {
+                        rindex[v as usize] = rindex[w as usize];
+                        set_root(&mut is_root, v as usize, false);
+                    }
+                    continue;
+                }
+                // v is finished.
+                call.pop();
+                let vi = v as usize;
+                if is_root[vi / 64] & (1 << (vi % 64)) != 0 {
+                    index -= 1;
+                    c -= 1;
+                    while let Some(&w) = stack.last() {
+                        if rindex[vi] > rindex[w as usize] {
+                            break;
+                        }
+                        stack.pop();
+                        rindex[w as usize] = c;
+                        index -= 1;
+                    }
+                    rindex[vi] = c;
+                } else {
+                    stack.push(v);
+                }
+                if let Some(&(u, _)) = call.last() {
+                    if rindex[vi] < rindex[u as usize] {
+                        rindex[u as usize] = rindex[vi];
+                        set_root(&mut is_root, u as usize, false);
+                    }
+                }
+            }
+        }
+        // Component values run from n - 1 down to c; renumber from 0 in completion order.
+        let count = (n as u32 - c) as usize;
+        let component: Vec<u32> = rindex.iter().map(|&r| n as u32 - 1 - r).collect();
+        let mut sizes = vec![0u32; count];
+        for &k in &component {
+            sizes[k as usize] += 1;
+        }
+        let mut cyclic: Vec<bool> = sizes.iter().map(|&s| s > 1).collect();
+        for v in 0..n as NodeId {
+            let k = component[v as usize] as usize;
+            if !cyclic[k] && graph.out_raw(v).iter().any(|&t| t == v && !skip(t)) {
+                cyclic[k] = true;
+            }
+        }
+        Components {
+            component,
+            sizes,
+            cyclic,
+        }
+    }
+
+    /// Number of components (every object is in exactly one).
+    pub fn count(&self) -> usize {
+        self.sizes.len()
+    }
+
+    /// The component of `v`.
+    pub fn of(&self, v: NodeId) -> u32 {
+        self.component[v as usize]
+    }
+
+    /// Component id of every object.
+    pub fn ids(&self) -> &[u32] {
+        &self.component
+    }
+
+    /// Number of objects in component `k`.
+    pub fn size(&self, k: u32) -> u32 {
+        self.sizes[k as usize]
+    }
+
+    /// True if component `k` is a reference cycle.
+    pub fn is_cycle(&self, k: u32) -> bool {
+        self.cyclic[k as usize]
+    }
+
+    /// Bytes of memory held.
+    pub fn heap_bytes(&self) -> usize {
+        4 * (self.component.len() + self.sizes.len()) + self.cyclic.len()
+    }
+}

@@ -1,0 +1,173 @@
+//! The analyses that answer "what is using the memory and why is it alive", computed
+//! over a [`Graph`]: dominators and retained sizes, reference cycles, shortest paths from
+//! the roots, and the type histogram.
+//!
+//! [`Analysis::run`] computes what a command needs. The dominator search is sequential;
+//! the cycle search and the breadth-first search run beside it on other threads
+//! (`rayon::join`). Every result is the same for any number of threads.
+
+pub mod components;
+pub mod cycles;
+pub mod dominators;
+pub mod histogram;
+pub mod paths;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::graph::{Graph, NodeId};
+use crate::names::TypeNames;
+use crate::snapshot::Snapshot;
+pub use components::Components;
+pub use cycles::CycleGroup;
+pub use dominators::Dominators;
+pub use histogram::TypeStats;
+pub use paths::Paths;
+
+/// Which analyses to run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Dominator tree and retained sizes.
+    pub dominators: bool,
+    /// Strongly connected components (reference cycles).
+    pub components: bool,
+    /// Keep housekeeping edges in the cycle search.
+    pub all_edges: bool,
+    /// Shortest paths from the roots.
+    pub paths: bool,
+}
+
+impl Needs {
+    /// Everything (housekeeping edges left out of the cycle search).
+    pub fn all() -> Needs {
+        Needs {
+            dominators: true,
+            components: true,
+            all_edges: false,
+            paths: true,
+        }
+    }
+}
+
+/// A snapshot, its graph, and the analyses computed over it.
+pub struct Analysis<'s> {
+    /// The dump.
+    pub snap: &'s Snapshot,
+    /// Its object graph.
+    pub graph: Graph,
+    /// Display names of its types.
+    pub names: TypeNames,
+    /// Dominators, if asked for.
+    pub dom: Option<Dominators>,
+    /// Components, if asked for.
+    pub components: Option<Components>,
+    /// Shortest paths, if asked for.
+    pub paths: Option<Paths>,
+}
+
+impl<'s> Analysis<'s> {
+    /// Builds the graph of `snap` and runs the analyses in `needs`.
+    pub fn run(snap: &'s Snapshot, needs: Needs) -> Result<Analysis<'s>> {
+        let graph = Graph::from_snapshot(snap)?;
+        let size = |v: NodeId| snap.shallow_size(v as usize);
+        let g = &graph;
+        let (dom, (components, paths)) = rayon::join(
+            || needs.dominators.then(|| Dominators::compute(g, size)),
+            || {
+                rayon::join(
+                    || {
+                        needs
+                            .components
+                            .then(|| cycles::cycle_components(snap, g, needs.all_edges))
+                    },
+                    || needs.paths.then(|| Paths::compute(g)),
+                )
+            },
+        );
+        Ok(Analysis {
+            snap,
+            names: TypeNames::new(snap),
+            graph,
+            dom,
+            components,
+            paths,
+        })
+    }
+
+    /// Shallow size of object `v`.
+    pub fn size(&self, v: NodeId) -> u64 {
+        self.snap.shallow_size(v as usize)
+    }
+
+    /// The dominators (panics if not computed: a bug in the caller's [`Needs`]).
+    pub fn dom(&self) -> &Dominators {
+        self.dom.as_ref().expect("dominators were not computed")
+    }
+
+    /// The components (panics if not computed).
+    pub fn components(&self) -> &Components {
+        self.components.as_ref().expect("components were not computed")
+    }
+
+    /// The shortest paths (panics if not computed).
+    pub fn paths(&self) -> &Paths {
+        self.paths.as_ref().expect("paths were not computed")
+    }
+
+    /// Totals every command reports beside its result.
+    pub fn summary(&self) -> Summary {
+        let total = self.snap.total_shallow_size();
+        let (reachable, unreachable_bytes) = match &self.dom {
+            Some(d) => {
+                let sr = self.graph.super_root();
+                (
+                    Some(d.reachable_count() as u64),
+                    Some(total.saturating_sub(d.retained(sr))),
+                )
+            }
+            None => (None, None),
+        };
+        Summary {
+            objects: self.graph.len() as u64,
+            edges: self.graph.edge_count() as u64,
+            dangling_edges: self.graph.dangling_edges(),
+            roots: self.graph.roots().len() as u64,
+            shallow_bytes: total,
+            reachable_objects: reachable,
+            unreachable_objects: reachable.map(|r| self.graph.len() as u64 - r),
+            unreachable_bytes,
+        }
+    }
+
+    /// The type histogram (needs dominators).
+    pub fn histogram(&self) -> Vec<TypeStats> {
+        let size = |v: NodeId| self.size(v);
+        histogram::histogram(self.snap.types_of(), self.snap.type_count(), &size, self.dom())
+    }
+
+    /// Cycle groups (needs dominators and components).
+    pub fn cycle_groups(&self) -> Vec<CycleGroup> {
+        cycles::group_cycles(self.snap, self.components(), self.dom(), |v| self.size(v))
+    }
+}
+
+/// Graph totals.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Objects in the dump.
+    pub objects: u64,
+    /// Edges in the dump.
+    pub edges: u64,
+    /// Edges whose target is not in the dump (counted, not followed).
+    pub dangling_edges: u64,
+    /// Objects attached to the super-root (root records, refcount surplus, immortal).
+    pub roots: u64,
+    /// Shallow bytes of every object.
+    pub shallow_bytes: u64,
+    /// Objects reachable from the roots (when dominators were computed).
+    pub reachable_objects: Option<u64>,
+    /// Objects not reachable from any root: garbage awaiting collection.
+    pub unreachable_objects: Option<u64>,
+    /// Their shallow bytes.
+    pub unreachable_bytes: Option<u64>,
+}

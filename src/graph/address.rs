@@ -1,0 +1,145 @@
+//! Address resolution: an open-addressing hash table from object address to dense
+//! object id, built in parallel and probed in parallel.
+//!
+//! Measured alternatives (`../shared/notes/algorithms.md`): a binary search over sorted
+//! addresses is 3-5x slower per lookup; a bucket table on `(address - min) >> shift` is
+//! fast only when addresses are dense, and a Python heap spreads over a few far-apart
+//! regions (brk heap, mmap arenas). The multiplier of the hash is random and odd
+//! (multiply-shift hashing is universal for a random odd multiplier), so a dump crafted to
+//! collide cannot make the build quadratic. Lookups give the same answer for any
+//! multiplier, so results stay deterministic.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use super::{NodeId, NONE};
+
+/// Empty-slot marker in the key array. Address 0 itself is kept beside the table.
+const EMPTY: u64 = 0;
+
+/// Objects per parallel work item.
+const CHUNK: usize = 1 << 16;
+
+/// Maps addresses to object ids. Lives only while edges are being resolved
+/// (12 bytes per slot, 1.4 to 2.9 slots per object).
+pub struct AddressTable {
+    keys: Vec<u64>,
+    ids: Vec<NodeId>,
+    shift: u32,
+    multiplier: u64,
+    zero: NodeId,
+}
+
+/// Two objects share an address (SPEC 7 step 14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DuplicateAddress;
+
+impl AddressTable {
+    /// Builds the table for `addresses` (object `i` has address `addresses[i]`).
+    /// Fails if an address repeats; which pair is not reported here (it depends on
+    /// thread timing): callers find the first pair deterministically.
+    pub fn build(addresses: &[u64]) -> Result<AddressTable, DuplicateAddress> {
+        debug_assert!(addresses.len() < NONE as usize);
+        // Load factor between 0.35 and 0.7.
+        let slots = (addresses.len().saturating_mul(10) / 7)
+            .max(16)
+            .next_power_of_two();
+        let shift = 64 - slots.trailing_zeros();
+        let multiplier = RandomState::new().hash_one(0x5eed_u64) | 1;
+        let keys: Vec<AtomicU64> = (0..slots).map(|_| AtomicU64::new(EMPTY)).collect();
+        let ids: Vec<AtomicU32> = (0..slots).map(|_| AtomicU32::new(NONE)).collect();
+        let zero = AtomicU32::new(NONE);
+        let mask = slots - 1;
+        let duplicate = addresses
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| {
+                for (k, &a) in chunk.iter().enumerate() {
+                    let id = (c * CHUNK + k) as NodeId;
+                    if a == EMPTY {
+                        if zero.swap(id, Ordering::Relaxed) != NONE {
+                            return true;
+                        }
+                        continue;
+                    }
+                    let mut s = slot(a, multiplier, shift);
+                    loop {
+                        match keys[s].compare_exchange(EMPTY, a, Ordering::AcqRel, Ordering::Acquire)
+                        {
+                            Ok(_) => {
+                                ids[s].store(id, Ordering::Relaxed);
+                                break;
+                            }
+                            Err(existing) if existing == a => return true,
+                            Err(_) => s = (s + 1) & mask,
+                        }
+                    }
+                }
+                false
+            })
+            .reduce(|| false, |a, b| a || b);
+        if duplicate {
+            return Err(DuplicateAddress);
+        }
+        Ok(AddressTable {
+            keys: keys.into_iter().map(AtomicU64::into_inner).collect(),
+            ids: ids.into_iter().map(AtomicU32::into_inner).collect(),
+            shift,
+            multiplier,
+            zero: zero.into_inner(),
+        })
+    }
+
+    /// The id of the object at `address`, or [`NONE`].
+    #[inline]
+    pub fn get(&self, address: u64) -> NodeId {
+        if address == EMPTY {
+            return self.zero;
+        }
+        let mask = self.keys.len() - 1;
+        let mut s = slot(address, self.multiplier, self.shift);
+        loop {
+            let k = self.keys[s];
+            if k == address {
+                return self.ids[s];
+            }
+            if k == EMPTY {
+                return NONE;
+            }
+            s = (s + 1) & mask;
+        }
+    }
+}
+
+#[inline]
+fn slot(address: u64, multiplier: u64, shift: u32) -> usize {
+    (address.wrapping_mul(multiplier) >> shift) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_every_address_and_only_those() {
+        let addrs: Vec<u64> = (0..100_000u64).map(|i| i * 48 + (i % 7) * 0x10_0000_0000).collect();
+        let t = AddressTable::build(&addrs).unwrap();
+        for (i, &a) in addrs.iter().enumerate() {
+            assert_eq!(t.get(a), i as NodeId);
+        }
+        assert_eq!(t.get(1), NONE);
+        assert_eq!(t.get(u64::MAX), NONE);
+    }
+
+    #[test]
+    fn address_zero_and_duplicates() {
+        let t = AddressTable::build(&[5, 0, 9]).unwrap();
+        assert_eq!((t.get(0), t.get(5), t.get(9), t.get(7)), (1, 0, 2, NONE));
+        assert!(AddressTable::build(&[5, 0, 5]).is_err());
+        assert!(AddressTable::build(&[0, 3, 0]).is_err());
+        assert_eq!(AddressTable::build(&[]).unwrap().get(0), NONE);
+    }
+}

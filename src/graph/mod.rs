@@ -1,0 +1,368 @@
+//! The object graph an analysis runs on: objects as dense ids `0..n`, edge targets
+//! resolved from addresses to ids, forward and reverse CSR adjacency, and the roots (the
+//! children of a synthetic super-root, id `n`).
+//!
+//! Ids are `u32`: a graph holds up to `u32::MAX - 1` objects (4.29 billion, twice the
+//! 2^31 limit of Java-based analyzers); larger dumps are refused with a clear error.
+//! Edge offsets are `u64`. Edge `k` of the graph is edge `k` of the dump, so edge labels
+//! are read from the dump by the same index; an edge whose target is not in the dump
+//! (dangling) has target [`NONE`] and is counted in [`Graph::dangling_edges`].
+
+mod address;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result, Where};
+use crate::format::kind;
+use crate::format::object_flags::REFCOUNT_UNKNOWN;
+use crate::snapshot::Snapshot;
+pub use address::AddressTable;
+
+/// A dense object id.
+pub type NodeId = u32;
+
+/// No object: a dangling edge target, an unreachable object's parent, ...
+pub const NONE: NodeId = u32::MAX;
+
+/// The most objects a graph can hold (ids `0..n`, the super-root is `n`, [`NONE`] is
+/// reserved).
+pub const MAX_OBJECTS: usize = (u32::MAX - 1) as usize;
+
+/// Why an object is a child of the super-root (a bit set: an object can have several
+/// reasons).
+pub mod root_reason {
+    /// A ROOTS record names it.
+    pub const RECORD: u8 = 1;
+    /// Its refcount exceeds the references the dump holds to it (SPEC 4.6).
+    pub const SURPLUS: u8 = 2;
+    /// Flag REFCOUNT_UNKNOWN (immortal): attached to the super-root so that no ordinary
+    /// object is charged for it (SPEC 4.6).
+    pub const IMMORTAL: u8 = 4;
+}
+
+/// A resolved object graph (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct Graph {
+    n: usize,
+    fwd_start: Vec<u64>,
+    fwd: Vec<NodeId>,
+    rev_start: Vec<u64>,
+    rev: Vec<NodeId>,
+    roots: Vec<NodeId>,
+    dangling: u64,
+    type_objects: Vec<NodeId>,
+}
+
+impl Graph {
+    /// Builds the graph of a validated snapshot. Fails if two objects share an address
+    /// (SPEC 7 step 14: resolution would be ambiguous) or the dump holds more than
+    /// [`MAX_OBJECTS`] objects.
+    pub fn from_snapshot(snap: &Snapshot) -> Result<Graph> {
+        let n = snap.object_count();
+        check_size(n)?;
+        let table = match AddressTable::build(snap.addresses()) {
+            Ok(t) => t,
+            Err(_) => {
+                snap.check_addresses()?;
+                unreachable!("the address table found a duplicate that a sort did not");
+            }
+        };
+        let targets = snap.edge_targets();
+        let mut fwd = vec![NONE; targets.len()];
+        let dangling: u64 = fwd
+            .par_chunks_mut(1 << 16)
+            .zip(targets.par_chunks(1 << 16))
+            .map(|(out, inp)| {
+                let mut missing = 0u64;
+                for (o, &a) in out.iter_mut().zip(inp) {
+                    *o = table.get(a);
+                    missing += u64::from(*o == NONE);
+                }
+                missing
+            })
+            .sum();
+        let type_objects = snap.types().iter().map(|t| table.get(t.address)).collect();
+        drop(table);
+        let fwd_start = snap.edge_starts().to_vec();
+        let (rev_start, rev) = reverse(n, &fwd_start, &fwd);
+        let reasons = root_reasons(snap, &rev_start);
+        let roots = (0..n as NodeId)
+            .filter(|&v| reasons[v as usize] != 0)
+            .collect();
+        Ok(Graph {
+            n,
+            fwd_start,
+            fwd,
+            rev_start,
+            rev,
+            roots,
+            dangling,
+            type_objects,
+        })
+    }
+
+    /// Builds a graph from CSR adjacency over ids `0..n` (targets may be [`NONE`] for
+    /// dangling edges) and the super-root's children (any order, repeats allowed).
+    ///
+    /// # Panics
+    /// If `starts` is not `n + 1` non-decreasing offsets ending at `targets.len()`, or a
+    /// target or root is not below `n` (targets may also be [`NONE`]).
+    pub fn from_csr(n: usize, starts: Vec<u64>, targets: Vec<NodeId>, roots: &[NodeId]) -> Graph {
+        assert!(n <= MAX_OBJECTS);
+        assert_eq!(starts.len(), n + 1);
+        assert!(starts.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(starts[n], targets.len() as u64);
+        assert!(targets.iter().all(|&t| t == NONE || (t as usize) < n));
+        assert!(roots.iter().all(|&r| (r as usize) < n));
+        let dangling = targets.iter().filter(|&&t| t == NONE).count() as u64;
+        let (rev_start, rev) = reverse(n, &starts, &targets);
+        let mut roots = roots.to_vec();
+        roots.sort_unstable();
+        roots.dedup();
+        Graph {
+            n,
+            fwd_start: starts,
+            fwd: targets,
+            rev_start,
+            rev,
+            roots,
+            dangling,
+            type_objects: Vec::new(),
+        }
+    }
+
+    /// Builds a graph from an edge list `(source, target)` (kept in this order per
+    /// source); convenient for tests and generators.
+    pub fn from_edges(n: usize, edges: &[(NodeId, NodeId)], roots: &[NodeId]) -> Graph {
+        let mut starts = vec![0u64; n + 1];
+        for &(s, _) in edges {
+            starts[s as usize + 1] += 1;
+        }
+        for i in 0..n {
+            starts[i + 1] += starts[i];
+        }
+        let mut cursor = starts.clone();
+        let mut targets = vec![NONE; edges.len()];
+        for &(s, t) in edges {
+            let c = &mut cursor[s as usize];
+            targets[*c as usize] = t;
+            *c += 1;
+        }
+        Graph::from_csr(n, starts, targets, roots)
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True if the graph has no objects.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The id of the synthetic super-root (`n`).
+    pub fn super_root(&self) -> NodeId {
+        self.n as NodeId
+    }
+
+    /// Number of edges, dangling ones included.
+    pub fn edge_count(&self) -> usize {
+        self.fwd.len()
+    }
+
+    /// Edges whose target is not in the dump.
+    pub fn dangling_edges(&self) -> u64 {
+        self.dangling
+    }
+
+    /// The super-root's children, ascending.
+    pub fn roots(&self) -> &[NodeId] {
+        &self.roots
+    }
+
+    /// Per type index of the dump, the object that is the type object ([`NONE`] if the
+    /// dump does not hold it). Empty for graphs not built from a dump.
+    pub fn type_objects(&self) -> &[NodeId] {
+        &self.type_objects
+    }
+
+    /// Edge index range of object `v` (into [`Graph::targets`] and the dump's labels).
+    #[inline]
+    pub fn edge_range(&self, v: NodeId) -> std::ops::Range<usize> {
+        let v = v as usize;
+        self.fwd_start[v] as usize..self.fwd_start[v + 1] as usize
+    }
+
+    /// Every edge target, [`NONE`] where dangling.
+    pub fn targets(&self) -> &[NodeId] {
+        &self.fwd
+    }
+
+    /// The raw out-edge targets of `v`, [`NONE`] included; for the super-root, the roots.
+    #[inline]
+    pub fn out_raw(&self, v: NodeId) -> &[NodeId] {
+        if v as usize == self.n {
+            &self.roots
+        } else {
+            &self.fwd[self.edge_range(v)]
+        }
+    }
+
+    /// The objects `v` refers to (dangling edges skipped, repeats kept).
+    #[inline]
+    pub fn successors(&self, v: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        self.out_raw(v).iter().copied().filter(|&t| t != NONE)
+    }
+
+    /// The objects that refer to `v`, ascending, one entry per edge.
+    #[inline]
+    pub fn predecessors(&self, v: NodeId) -> &[NodeId] {
+        let v = v as usize;
+        &self.rev[self.rev_start[v] as usize..self.rev_start[v + 1] as usize]
+    }
+
+    /// Number of resolved edges into `v`.
+    #[inline]
+    pub fn in_degree(&self, v: NodeId) -> u64 {
+        let v = v as usize;
+        self.rev_start[v + 1] - self.rev_start[v]
+    }
+
+    /// True if `v` is a child of the super-root.
+    pub fn is_root(&self, v: NodeId) -> bool {
+        self.roots.binary_search(&v).is_ok()
+    }
+
+    /// Bytes of memory held by the graph's arrays.
+    pub fn heap_bytes(&self) -> usize {
+        8 * (self.fwd_start.len() + self.rev_start.len())
+            + 4 * (self.fwd.len() + self.rev.len() + self.roots.len())
+    }
+}
+
+fn check_size(n: usize) -> Result<()> {
+    if n > MAX_OBJECTS {
+        return Err(Error::invalid(
+            Where::Record {
+                noun: "object",
+                index: MAX_OBJECTS as u64,
+                kind: kind::OBJECT_ADDRESS,
+            },
+            format!("{n} objects: heapsnap analyses at most {MAX_OBJECTS} objects per dump"),
+        ));
+    }
+    Ok(())
+}
+
+/// Why each object is a root (bits of [`root_reason`]; 0 for none), from the ROOTS
+/// records, the refcount surplus and the immortal flag.
+pub fn root_reasons(snap: &Snapshot, rev_start: &[u64]) -> Vec<u8> {
+    let n = snap.object_count();
+    let mut reasons: Vec<u8> = snap
+        .refcounts()
+        .par_iter()
+        .zip(snap.flags().par_iter())
+        .zip(rev_start.par_windows(2))
+        .map(|((&rc, &flags), w)| {
+            if flags & REFCOUNT_UNKNOWN != 0 {
+                root_reason::IMMORTAL
+            } else if u64::from(rc) > w[1] - w[0] {
+                root_reason::SURPLUS
+            } else {
+                0
+            }
+        })
+        .collect();
+    for r in snap.roots() {
+        if let Some(x) = usize::try_from(r.object).ok().and_then(|i| reasons.get_mut(i)) {
+            *x |= root_reason::RECORD;
+        }
+    }
+    debug_assert_eq!(reasons.len(), n);
+    reasons
+}
+
+/// Reverse CSR: for each object, the sources of its in-edges, ascending (one per edge).
+///
+/// Deterministic for any thread count: the id range is split into parts, and each part
+/// scans all edges in source order, keeping those whose target is in the part.
+fn reverse(n: usize, fwd_start: &[u64], fwd: &[NodeId]) -> (Vec<u64>, Vec<NodeId>) {
+    let parts = rayon::current_num_threads().clamp(1, 64);
+    let bounds: Vec<usize> = (0..=parts).map(|p| n * p / parts).collect();
+    // In-degrees, each part counting its own id range.
+    let mut counts = vec![0u64; n + 1];
+    {
+        let mut rest: &mut [u64] = &mut counts[1..];
+        let mut slices = Vec::with_capacity(parts);
+        for p in 0..parts {
+            let (head, tail) = rest.split_at_mut(bounds[p + 1] - bounds[p]);
+            slices.push((bounds[p], head));
+            rest = tail;
+        }
+        slices.into_par_iter().for_each(|(lo, slice)| {
+            let hi = lo + slice.len();
+            for &t in fwd {
+                let t = t as usize;
+                if t >= lo && t < hi {
+                    slice[t - lo] += 1;
+                }
+            }
+        });
+    }
+    for i in 0..n {
+        counts[i + 1] += counts[i];
+    }
+    let rev_start = counts;
+    let mut rev = vec![NONE; rev_start[n] as usize];
+    {
+        let mut rest: &mut [NodeId] = &mut rev;
+        let mut slices = Vec::with_capacity(parts);
+        for p in 0..parts {
+            let len = (rev_start[bounds[p + 1]] - rev_start[bounds[p]]) as usize;
+            let (head, tail) = rest.split_at_mut(len);
+            slices.push((bounds[p], bounds[p + 1], head));
+            rest = tail;
+        }
+        slices.into_par_iter().for_each(|(lo, hi, slice)| {
+            let base = rev_start[lo];
+            let mut cursor: Vec<u64> = rev_start[lo..hi].iter().map(|&s| s - base).collect();
+            for v in 0..n {
+                for &t in &fwd[fwd_start[v] as usize..fwd_start[v + 1] as usize] {
+                    let t = t as usize;
+                    if t >= lo && t < hi {
+                        let c = &mut cursor[t - lo];
+                        slice[*c as usize] = v as NodeId;
+                        *c += 1;
+                    }
+                }
+            }
+        });
+    }
+    (rev_start, rev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverse_lists_sources_in_order_for_any_thread_count() {
+        let edges = [(0, 1), (0, 2), (2, 1), (1, 1), (3, NONE), (3, 0), (2, 1)];
+        for threads in [1, 2, 3, 7] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let g = pool.install(|| Graph::from_edges(4, &edges, &[3, 0, 3]));
+            assert_eq!(g.predecessors(0), &[3]);
+            assert_eq!(g.predecessors(1), &[0, 1, 2, 2]);
+            assert_eq!(g.predecessors(2), &[0]);
+            assert_eq!(g.predecessors(3), &[] as &[u32]);
+            assert_eq!(g.dangling_edges(), 1);
+            assert_eq!(g.roots(), &[0, 3]);
+            assert_eq!(g.successors(3).collect::<Vec<_>>(), vec![0]);
+            assert_eq!(g.out_raw(g.super_root()), &[0, 3]);
+        }
+    }
+}
