@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Analyze heap snapshots of Python processes.
 ///
@@ -14,6 +14,52 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+    /// Worker threads for the parallel phases (default: one per core). Results are the
+    /// same for any number.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+}
+
+/// The dump and output options every analysis command takes.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// The dump file (.hsnap).
+    pub dump: PathBuf,
+    /// Print a JSON envelope instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the section checksums (faster on large trusted dumps).
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+/// What `top` sorts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TopBy {
+    /// Number of objects.
+    Count,
+    /// Shallow bytes.
+    Size,
+    /// Retained bytes (needs the dominator tree).
+    Retained,
+}
+
+/// Output format of `refs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RefsFormat {
+    /// An indented tree.
+    Text,
+    /// Graphviz DOT.
+    Dot,
+}
+
+/// Output format of `export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header row (RFC 4180 quoting).
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
 }
 
 /// A heapsnap command.
@@ -37,6 +83,91 @@ pub enum Command {
         /// Print a JSON envelope instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Type histogram: count, shallow and retained bytes and heap share per type.
+    Top {
+        #[command(flatten)]
+        args: DumpArgs,
+        /// Sort key.
+        #[arg(long, value_enum, default_value_t = TopBy::Retained)]
+        by: TopBy,
+        /// Number of types shown (0: all).
+        #[arg(short = 'n', long = "limit", default_value_t = 25)]
+        limit: usize,
+    },
+    /// The biggest retainers, as a dominator tree.
+    Dominators {
+        #[command(flatten)]
+        args: DumpArgs,
+        /// Children shown per node, biggest first.
+        #[arg(short = 'n', long = "limit", default_value_t = 10)]
+        limit: usize,
+        /// Levels of the tree shown below the roots (at most 100; at most 10,000 objects
+        /// are shown in all).
+        #[arg(long, default_value_t = 4)]
+        depth: usize,
+    },
+    /// Reference cycles grouped by their types, with finalizers flagged.
+    Cycles {
+        #[command(flatten)]
+        args: DumpArgs,
+        /// Groups shown (0: all).
+        #[arg(short = 'n', long = "limit", default_value_t = 20)]
+        limit: usize,
+        /// Keep housekeeping edges (to types, modules and their dicts) in the search.
+        #[arg(long)]
+        all_edges: bool,
+    },
+    /// Why an object is alive: shortest reference paths from the roots.
+    Path {
+        #[command(flatten)]
+        args: DumpArgs,
+        /// An address (0x7f...), an object index (#123), or a type name (paths to its
+        /// instances, merged by the types along them).
+        target: String,
+        /// Number of distinct paths.
+        #[arg(short = 'k', default_value_t = 3)]
+        k: usize,
+    },
+    /// What an object refers to (or, with --back, what refers to it).
+    Refs {
+        #[command(flatten)]
+        args: DumpArgs,
+        /// An address (0x7f...) or an object index (#123).
+        target: String,
+        /// Show referrers instead of referents.
+        #[arg(long)]
+        back: bool,
+        /// Levels of references followed.
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        /// Most objects shown.
+        #[arg(long, default_value_t = 100)]
+        max_nodes: usize,
+        /// Most references shown per object.
+        #[arg(long, default_value_t = 10)]
+        fanout: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = RefsFormat::Text)]
+        format: RefsFormat,
+        /// Write to this file instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// One row per object (retained size, dominator, distance, cycle) for pandas, DuckDB...
+    Export {
+        #[command(flatten)]
+        args: DumpArgs,
+        /// Row format.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write to this file instead of stdout (required with --json, which then
+        /// prints a summary of the export).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// Keep housekeeping edges in the cycle search.
+        #[arg(long)]
+        all_edges: bool,
     },
     /// Print the complete decoded content of a dump.
     Decode {

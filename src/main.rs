@@ -9,6 +9,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = heapsnap::cli::Cli::parse();
+    if let Some(n) = cli.threads {
+        // Fails only if a pool exists already, which cannot happen this early.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(usize::from(n))
+            .build_global();
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = heapsnap::commands::run(&cli.command, &mut out).and_then(|()| {

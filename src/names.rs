@@ -63,7 +63,9 @@ pub fn type_of<'a>(snap: &Snapshot, names: &'a TypeNames, v: NodeId) -> &'a str 
 /// The VALUES record text of `v` and its kind name (`name`, `str`, ...), if any.
 pub fn value_of(snap: &Snapshot, v: NodeId) -> Option<(&'static str, &str, bool)> {
     let values = snap.values();
-    let i = values.binary_search_by_key(&u64::from(v), |r| r.object).ok()?;
+    let i = values
+        .binary_search_by_key(&u64::from(v), |r| r.object)
+        .ok()?;
     let r = &values[i];
     let kind = VALUE_KIND_NAMES
         .get(usize::from(r.kind).wrapping_sub(1))
@@ -171,7 +173,11 @@ fn root_reasons_of(snap: &Snapshot, graph: &Graph, v: NodeId) -> u8 {
 
 /// Parses an object reference given on the command line: `0x...` (an address) or
 /// `#N` / `@N` (an object index). `None` if `text` is neither (it may be a type name).
-pub fn parse_object_ref(snap: &Snapshot, graph: &Graph, text: &str) -> Option<Result<NodeId, String>> {
+pub fn parse_object_ref(
+    snap: &Snapshot,
+    graph: &Graph,
+    text: &str,
+) -> Option<Result<NodeId, String>> {
     if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         let Ok(addr) = u64::from_str_radix(hex, 16) else {
             return Some(Err(format!("{text:?} is not a hexadecimal address")));
@@ -185,7 +191,10 @@ pub fn parse_object_ref(snap: &Snapshot, graph: &Graph, text: &str) -> Option<Re
     if let Some(num) = text.strip_prefix('#').or_else(|| text.strip_prefix('@')) {
         return Some(match num.parse::<usize>() {
             Ok(i) if i < graph.len() => Ok(i as NodeId),
-            Ok(i) => Err(format!("object index {i} is out of range (the dump has {} objects)", graph.len())),
+            Ok(i) => Err(format!(
+                "object index {i} is out of range (the dump has {} objects)",
+                graph.len()
+            )),
             Err(_) => Err(format!("{text:?} is not an object index")),
         });
     }

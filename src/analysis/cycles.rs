@@ -27,7 +27,8 @@ pub fn housekeeping_targets(snap: &Snapshot, graph: &Graph) -> RoaringBitmap {
                 && matches!(snap.string(u64::from(r.module)), "builtins" | "")
         })
     };
-    // Metatypes: the types of type objects, and builtins.type.
+    // Metatypes: builtins.type, the types of type objects, and every type whose type
+    // object refers to a tuple (its __mro__ or __bases__) holding builtins.type.
     let mut metatype = vec![false; types.len()];
     for (t, m) in metatype.iter_mut().enumerate() {
         *m = is_builtin(t as u32, "type");
@@ -38,6 +39,23 @@ pub fn housekeeping_targets(snap: &Snapshot, graph: &Graph) -> RoaringBitmap {
                 *m = true;
             }
         }
+    }
+    let type_type: Vec<NodeId> = (0..types.len() as u32)
+        .filter(|&t| is_builtin(t, "type"))
+        .filter_map(|t| graph.type_objects().get(t as usize).copied())
+        .filter(|&o| o != NONE)
+        .collect();
+    let tuple_type: Vec<bool> = (0..types.len() as u32)
+        .map(|t| is_builtin(t, "tuple"))
+        .collect();
+    for (t, &o) in graph.type_objects().iter().enumerate() {
+        if o == NONE || metatype[t] {
+            continue;
+        }
+        metatype[t] = graph.successors(o).any(|w| {
+            tuple_type.get(type_of[w as usize] as usize) == Some(&true)
+                && graph.successors(w).any(|x| type_type.contains(&x))
+        });
     }
     let module_type: Vec<bool> = (0..types.len() as u32)
         .map(|t| is_builtin(t, "module"))
@@ -172,7 +190,9 @@ pub fn group_cycles(
         } else {
             shallow
         };
-        let finalizer = by_type.iter().any(|&(t, _)| flags_of(t) & HAS_FINALIZER != 0);
+        let finalizer = by_type
+            .iter()
+            .any(|&(t, _)| flags_of(t) & HAS_FINALIZER != 0);
         let g = groups.entry(by_type.clone()).or_insert_with(|| CycleGroup {
             types: by_type.clone(),
             cycles: 0,

@@ -69,18 +69,17 @@ impl Dominators {
 
         // Children lists over node ids, by counting sort of the preorder sequence.
         let mut child_start = vec![0u64; n + 2];
-        for w in 1..count {
-            let d = dfs.order[idom_pre[w] as usize] as usize;
-            child_start[d + 1] += 1;
+        for &d in &idom_pre[1..] {
+            child_start[dfs.order[d as usize] as usize + 1] += 1;
         }
         for i in 0..=n {
             child_start[i + 1] += child_start[i];
         }
         let mut cursor = child_start.clone();
         let mut children = vec![NONE; count.saturating_sub(1)];
-        for w in 1..count {
-            let d = dfs.order[idom_pre[w] as usize] as usize;
-            children[cursor[d] as usize] = dfs.order[w];
+        for (&d, &v) in idom_pre[1..].iter().zip(&dfs.order[1..]) {
+            let d = dfs.order[d as usize] as usize;
+            children[cursor[d] as usize] = v;
             cursor[d] += 1;
         }
         drop(cursor);
@@ -238,13 +237,11 @@ fn semi_nca(graph: &Graph, s: &Search) -> Vec<u32> {
     for w in (1..count).rev() {
         let node = s.order[w];
         let mut best = semi[w];
-        let mut consider = |v: u32,
-                            semi: &mut Vec<u32>,
-                            label: &mut Vec<u32>,
-                            ancestor: &mut Vec<u32>| {
-            let u = eval(v, w as u32, semi, label, ancestor, &mut path);
-            best = best.min(semi[u as usize]);
-        };
+        let mut consider =
+            |v: u32, semi: &mut Vec<u32>, label: &mut Vec<u32>, ancestor: &mut Vec<u32>| {
+                let u = eval(v, w as u32, semi, label, ancestor, &mut path);
+                best = best.min(semi[u as usize]);
+            };
         for &p in graph.predecessors(node) {
             let v = s.pre[p as usize];
             if v != NONE {

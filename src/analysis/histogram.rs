@@ -62,7 +62,8 @@ pub fn histogram(
                     x.count += y.count;
                     x.shallow = x.shallow.saturating_add(y.shallow);
                     x.unreachable += y.unreachable;
-                    x.unreachable_shallow = x.unreachable_shallow.saturating_add(y.unreachable_shallow);
+                    x.unreachable_shallow =
+                        x.unreachable_shallow.saturating_add(y.unreachable_shallow);
                 }
                 a
             },
@@ -70,7 +71,10 @@ pub fn histogram(
     for (t, row) in rows.iter_mut().enumerate() {
         row.ty = t as u32;
     }
-    for (t, r) in retained_by_type(types, type_count, dom).into_iter().enumerate() {
+    for (t, r) in retained_by_type(types, type_count, dom)
+        .into_iter()
+        .enumerate()
+    {
         rows[t].retained = r;
     }
     rows

@@ -106,7 +106,9 @@ impl<'s> Analysis<'s> {
 
     /// The components (panics if not computed).
     pub fn components(&self) -> &Components {
-        self.components.as_ref().expect("components were not computed")
+        self.components
+            .as_ref()
+            .expect("components were not computed")
     }
 
     /// The shortest paths (panics if not computed).
@@ -142,7 +144,12 @@ impl<'s> Analysis<'s> {
     /// The type histogram (needs dominators).
     pub fn histogram(&self) -> Vec<TypeStats> {
         let size = |v: NodeId| self.size(v);
-        histogram::histogram(self.snap.types_of(), self.snap.type_count(), &size, self.dom())
+        histogram::histogram(
+            self.snap.types_of(),
+            self.snap.type_count(),
+            &size,
+            self.dom(),
+        )
     }
 
     /// Cycle groups (needs dominators and components).

@@ -2,13 +2,26 @@
 //! the given output; errors are returned, never printed here.
 
 mod check;
+mod cycles;
 pub mod decode;
+mod dominators;
+mod export;
 pub mod info;
+mod path;
+mod refs;
+mod top;
 
 use std::io::Write;
+use std::path::Path;
 
-use crate::cli::Command;
-use crate::error::Result;
+use serde::Serialize;
+
+use crate::analysis::{Analysis, Needs};
+use crate::cli::{Command, DumpArgs};
+use crate::error::{Error, Result};
+use crate::graph::NodeId;
+use crate::names;
+use crate::snapshot::{Snapshot, Verify};
 
 pub use info::InfoData;
 
@@ -22,10 +35,131 @@ pub fn run<W: Write>(cmd: &Command, out: &mut W) -> Result<()> {
         } => info::run(dump, *json, *no_verify, out),
         Command::Check { dump, json } => check::run(dump, *json, out),
         Command::Decode { dump, json } => decode::run(dump, *json, out),
+        Command::Top { args, by, limit } => top::run(args, *by, *limit, out),
+        Command::Dominators { args, limit, depth } => dominators::run(args, *limit, *depth, out),
+        Command::Cycles {
+            args,
+            limit,
+            all_edges,
+        } => cycles::run(args, *limit, *all_edges, out),
+        Command::Path { args, target, k } => path::run(args, target, *k, out),
+        Command::Refs {
+            args,
+            target,
+            back,
+            depth,
+            max_nodes,
+            fanout,
+            format,
+            output,
+        } => refs::run(
+            args,
+            refs::Options {
+                target,
+                back: *back,
+                depth: *depth,
+                max_nodes: *max_nodes,
+                fanout: *fanout,
+                format: *format,
+            },
+            output.as_deref(),
+            out,
+        ),
+        Command::Export {
+            args,
+            format,
+            output,
+            all_edges,
+        } => export::run(args, *format, output.as_deref(), *all_edges, out),
     }
 }
 
 /// Maps an output write error.
-fn out_err(e: std::io::Error) -> crate::error::Error {
-    crate::error::Error::io("cannot write output", e)
+fn out_err(e: std::io::Error) -> Error {
+    Error::io("cannot write output", e)
+}
+
+/// Opens and validates the dump named in `args`.
+fn open(args: &DumpArgs) -> Result<Snapshot> {
+    let verify = if args.no_verify {
+        Verify::SkipChecksums
+    } else {
+        Verify::Full
+    };
+    Snapshot::open(&args.dump, verify)
+}
+
+/// Builds the graph of `snap` and runs `needs`; errors name `path`.
+fn analyze<'s>(snap: &'s Snapshot, path: &Path, needs: Needs) -> Result<Analysis<'s>> {
+    Analysis::run(snap, needs).map_err(|e| e.in_file(path))
+}
+
+/// An object as it appears in JSON output. Addresses are hex strings: JSON numbers lose
+/// precision above 2^53.
+#[derive(Clone, Debug, Serialize)]
+struct ObjectJson {
+    index: u64,
+    address: String,
+    #[serde(rename = "type")]
+    ty: String,
+    /// The dump's name or value preview of the object, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+    shallow: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retained: Option<u64>,
+}
+
+impl ObjectJson {
+    fn new(a: &Analysis<'_>, v: NodeId) -> ObjectJson {
+        ObjectJson {
+            index: u64::from(v),
+            address: format!("{:#x}", a.snap.addresses()[v as usize]),
+            ty: names::type_of(a.snap, &a.names, v).to_owned(),
+            value: names::value_of(a.snap, v).map(|(_, text, _)| text.to_owned()),
+            shallow: a.size(v),
+            retained: a.dom.as_ref().map(|d| d.retained(v)),
+        }
+    }
+}
+
+/// Resolves a command-line object reference (`0x...` or `#N`); a type name is an error
+/// here.
+fn object_arg(a: &Analysis<'_>, text: &str) -> Result<NodeId> {
+    match names::parse_object_ref(a.snap, &a.graph, text) {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(msg)) => Err(Error::input(msg)),
+        None => Err(Error::input(format!(
+            "{text:?} is not an object: give an address (0x7f...) or an index (#123)"
+        ))),
+    }
+}
+
+/// Writes the one-line graph summary that text output ends with.
+fn write_summary<W: Write>(a: &Analysis<'_>, out: &mut W) -> Result<()> {
+    use crate::report::text::{count, short_bytes};
+    let s = a.summary();
+    let mut line = format!(
+        "{} objects, {} shallow, {} edges",
+        count(s.objects),
+        short_bytes(s.shallow_bytes),
+        count(s.edges)
+    );
+    if s.dangling_edges > 0 {
+        line.push_str(&format!(
+            " ({} to objects not in the dump)",
+            count(s.dangling_edges)
+        ));
+    }
+    line.push_str(&format!(", {} roots", count(s.roots)));
+    if let (Some(n), Some(b)) = (s.unreachable_objects, s.unreachable_bytes) {
+        if n > 0 {
+            line.push_str(&format!(
+                "; {} unreachable objects ({}) are garbage awaiting collection",
+                count(n),
+                short_bytes(b)
+            ));
+        }
+    }
+    writeln!(out, "{line}").map_err(out_err)
 }

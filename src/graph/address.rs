@@ -67,8 +67,12 @@ impl AddressTable {
                     }
                     let mut s = slot(a, multiplier, shift);
                     loop {
-                        match keys[s].compare_exchange(EMPTY, a, Ordering::AcqRel, Ordering::Acquire)
-                        {
+                        match keys[s].compare_exchange(
+                            EMPTY,
+                            a,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
                             Ok(_) => {
                                 ids[s].store(id, Ordering::Relaxed);
                                 break;
@@ -125,7 +129,9 @@ mod tests {
 
     #[test]
     fn finds_every_address_and_only_those() {
-        let addrs: Vec<u64> = (0..100_000u64).map(|i| i * 48 + (i % 7) * 0x10_0000_0000).collect();
+        let addrs: Vec<u64> = (0..100_000u64)
+            .map(|i| i * 48 + (i % 7) * 0x10_0000_0000)
+            .collect();
         let t = AddressTable::build(&addrs).unwrap();
         for (i, &a) in addrs.iter().enumerate() {
             assert_eq!(t.get(a), i as NodeId);

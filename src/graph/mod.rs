@@ -275,7 +275,10 @@ pub fn root_reasons(snap: &Snapshot, rev_start: &[u64]) -> Vec<u8> {
         })
         .collect();
     for r in snap.roots() {
-        if let Some(x) = usize::try_from(r.object).ok().and_then(|i| reasons.get_mut(i)) {
+        if let Some(x) = usize::try_from(r.object)
+            .ok()
+            .and_then(|i| reasons.get_mut(i))
+        {
             *x |= root_reason::RECORD;
         }
     }

@@ -1,0 +1,191 @@
+//! `heapsnap cycles`: reference cycles grouped by the types of their members.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::{analyze, open, out_err, write_summary, ObjectJson};
+use crate::analysis::{Needs, Summary};
+use crate::cli::DumpArgs;
+use crate::error::Result;
+use crate::report::json::write_envelope;
+use crate::report::text::{count, escape, short_bytes};
+
+/// Members of the example cycle listed per group.
+const EXAMPLE_MEMBERS: usize = 8;
+
+#[derive(Serialize)]
+struct CyclesData {
+    summary: Summary,
+    /// True if housekeeping edges were kept.
+    all_edges: bool,
+    /// Cycles in all groups (shown or not), and how many groups.
+    cycles: u64,
+    group_count: u64,
+    groups: Vec<Group>,
+}
+
+#[derive(Serialize)]
+struct Group {
+    /// Each type with its number of members per cycle.
+    types: Vec<TypeCount>,
+    cycles: u64,
+    objects: u64,
+    shallow: u64,
+    retained: u64,
+    finalizer: bool,
+    reachable_cycles: u64,
+    /// Up to 8 members of the group's biggest cycle.
+    example: Vec<ObjectJson>,
+    example_size: u64,
+    example_retained: u64,
+}
+
+#[derive(Serialize)]
+struct TypeCount {
+    #[serde(rename = "type")]
+    ty: String,
+    count: u32,
+}
+
+pub(super) fn run<W: Write>(
+    args: &DumpArgs,
+    limit: usize,
+    all_edges: bool,
+    out: &mut W,
+) -> Result<()> {
+    let snap = open(args)?;
+    let a = analyze(
+        &snap,
+        &args.dump,
+        Needs {
+            dominators: true,
+            components: true,
+            all_edges,
+            paths: false,
+        },
+    )?;
+    let groups = a.cycle_groups();
+    let shown = if limit == 0 {
+        groups.len()
+    } else {
+        limit.min(groups.len())
+    };
+    let data = CyclesData {
+        summary: a.summary(),
+        all_edges,
+        cycles: groups.iter().map(|g| g.cycles).sum(),
+        group_count: groups.len() as u64,
+        groups: groups[..shown]
+            .iter()
+            .map(|g| Group {
+                types: g
+                    .types
+                    .iter()
+                    .map(|&(t, c)| TypeCount {
+                        ty: a.names.get(t).to_owned(),
+                        count: c,
+                    })
+                    .collect(),
+                cycles: g.cycles,
+                objects: g.objects,
+                shallow: g.shallow,
+                retained: g.retained,
+                finalizer: g.finalizer,
+                reachable_cycles: g.reachable,
+                example: g
+                    .example
+                    .iter()
+                    .take(EXAMPLE_MEMBERS)
+                    .map(|&v| ObjectJson::new(&a, v))
+                    .collect(),
+                example_size: g.example.len() as u64,
+                example_retained: g.example_retained,
+            })
+            .collect(),
+    };
+    if args.json {
+        return write_envelope(out, "cycles", &data);
+    }
+    let w = out;
+    if data.groups.is_empty() {
+        writeln!(w, "no reference cycles").map_err(out_err)?;
+    } else {
+        writeln!(
+            w,
+            "{} reference cycles in {} groups{}",
+            count(data.cycles),
+            count(data.group_count),
+            if all_edges {
+                " (all edges)"
+            } else {
+                " (housekeeping edges left out; --all-edges keeps them)"
+            }
+        )
+        .map_err(out_err)?;
+        writeln!(
+            w,
+            "{:>9}  {:>9}  {:>10}  {:>10}  {:>9}  types per cycle",
+            "cycles", "objects", "shallow", "retained", "reachable"
+        )
+        .map_err(out_err)?;
+    }
+    for g in &data.groups {
+        let mut types: Vec<String> = g
+            .types
+            .iter()
+            .take(6)
+            .map(|t| {
+                if t.count == 1 {
+                    escape(&t.ty).into_owned()
+                } else {
+                    format!("{} x{}", escape(&t.ty), t.count)
+                }
+            })
+            .collect();
+        if g.types.len() > 6 {
+            types.push(format!("+{} more types", g.types.len() - 6));
+        }
+        let mut line = types.join(" + ");
+        if g.finalizer {
+            line.push_str("  [has __del__/finalizer]");
+        }
+        writeln!(
+            w,
+            "{:>9}  {:>9}  {:>10}  {:>10}  {:>9}  {line}",
+            count(g.cycles),
+            count(g.objects),
+            short_bytes(g.shallow),
+            short_bytes(g.retained),
+            count(g.reachable_cycles)
+        )
+        .map_err(out_err)?;
+        let members: Vec<String> = g
+            .example
+            .iter()
+            .map(|o| format!("{} at {}", escape(&o.ty), o.address))
+            .collect();
+        let rest = g.example_size - g.example.len() as u64;
+        writeln!(
+            w,
+            "{:>9}  e.g. {}{}",
+            "",
+            members.join(", "),
+            if rest > 0 {
+                format!(" (+{} more)", count(rest))
+            } else {
+                String::new()
+            }
+        )
+        .map_err(out_err)?;
+    }
+    if data.groups.len() < data.group_count as usize {
+        writeln!(
+            w,
+            "({} more groups; -n 0 shows all)",
+            count(data.group_count - data.groups.len() as u64)
+        )
+        .map_err(out_err)?;
+    }
+    write_summary(&a, w)
+}
