@@ -169,6 +169,24 @@ pub enum Command {
         #[arg(long)]
         all_edges: bool,
     },
+    /// Write a deterministic synthetic heap-shaped dump (for benchmarks and scale tests).
+    Synth {
+        /// Number of objects.
+        #[arg(long)]
+        objects: u64,
+        /// Average references per object (approximate).
+        #[arg(long, default_value_t = 3.0)]
+        edges_per_object: f64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The dump file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Print a JSON envelope instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the complete decoded content of a dump.
     Decode {
         /// The dump file (.hsnap).

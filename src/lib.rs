@@ -19,6 +19,7 @@ pub mod graph;
 pub mod names;
 pub mod report;
 pub mod snapshot;
+pub mod synth;
 mod validate;
 
 pub use content::SnapshotContent;

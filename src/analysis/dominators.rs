@@ -15,6 +15,10 @@
 //! Unreachable objects (garbage the collector has not reclaimed yet) have no dominator
 //! and a retained size of 0; they are reported separately.
 
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
 use crate::graph::{Graph, NodeId, NONE};
 
 /// The dominator tree of a graph and every object's retained size.
@@ -43,9 +47,14 @@ impl Dominators {
     pub fn compute(graph: &Graph, size: impl Fn(NodeId) -> u64) -> Dominators {
         let n = graph.len();
         let sr = graph.super_root();
+        let t = std::time::Instant::now();
         let dfs = preorder(graph);
+        super::timing("dominators.dfs", t);
         let count = dfs.order.len();
+        let t = std::time::Instant::now();
         let idom_pre = semi_nca(graph, &dfs);
+        super::timing("dominators.semi_nca", t);
+        let t = std::time::Instant::now();
 
         // Retained sizes, in preorder numbering, accumulated bottom-up.
         let mut ret_pre: Vec<u64> = dfs
@@ -94,7 +103,10 @@ impl Dominators {
             tree_size: Vec::new(),
             reachable: count - 1,
         };
+        super::timing("dominators.retained_children", t);
+        let t = std::time::Instant::now();
         dom.number_tree();
+        super::timing("dominators.tree", t);
         dom
     }
 
@@ -225,34 +237,82 @@ fn preorder(graph: &Graph) -> Search {
     Search { order, pre, parent }
 }
 
+/// Predecessor lists over preorder positions (unreachable predecessors dropped; the
+/// super-root, position 0, listed for the roots), as CSR, by a parallel counting sort
+/// of the forward edges. The order inside a list depends on thread timing; SEMI-NCA's
+/// result does not (a semidominator is a minimum over the list).
+fn preorder_predecessors(graph: &Graph, s: &Search) -> (Vec<u64>, Vec<u32>) {
+    let count = s.order.len();
+    let slots: Vec<AtomicU64> = (0..count).map(|_| AtomicU64::new(0)).collect();
+    fn each_edge<F: Fn(u32, u32) + Sync>(graph: &Graph, s: &Search, f: F) {
+        let n = graph.len();
+        (0..n as NodeId)
+            .into_par_iter()
+            .with_min_len(1 << 12)
+            .for_each(|u| {
+                let pu = s.pre[u as usize];
+                if pu == NONE {
+                    return;
+                }
+                for &t in graph.out_raw(u) {
+                    if t != NONE {
+                        let pt = s.pre[t as usize];
+                        if pt != NONE {
+                            f(pu, pt);
+                        }
+                    }
+                }
+            });
+        for &r in graph.roots() {
+            f(0, s.pre[r as usize]);
+        }
+    }
+    each_edge(graph, s, |_, pt| {
+        slots[pt as usize].fetch_add(1, Ordering::Relaxed);
+    });
+    // Exclusive prefix sums: each slot becomes its list's write cursor.
+    let mut total = 0u64;
+    for c in &slots {
+        let k = c.load(Ordering::Relaxed);
+        c.store(total, Ordering::Relaxed);
+        total += k;
+    }
+    let preds: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
+    each_edge(graph, s, |pu, pt| {
+        let at = slots[pt as usize].fetch_add(1, Ordering::Relaxed);
+        preds[at as usize].store(pu, Ordering::Relaxed);
+    });
+    // After the fill, slot w holds the end of list w, which is where list w + 1 starts.
+    let mut start = Vec::with_capacity(count + 1);
+    start.push(0);
+    start.extend(slots.into_iter().map(AtomicU64::into_inner));
+    (
+        start,
+        preds.into_iter().map(AtomicU32::into_inner).collect(),
+    )
+}
+
 /// SEMI-NCA over preorder positions; returns the immediate dominator of each position
 /// (position 0, the super-root, maps to itself).
 fn semi_nca(graph: &Graph, s: &Search) -> Vec<u32> {
     let count = s.order.len();
+    let t = std::time::Instant::now();
+    let (start, preds) = preorder_predecessors(graph, s);
+    super::timing("dominators.predecessors", t);
     let mut semi: Vec<u32> = (0..count as u32).collect();
     let mut label: Vec<u32> = (0..count as u32).collect();
     // ancestor[w] = parent[w] once w is linked (w > the position being processed).
-    let ancestor = &mut s.parent.clone();
+    let mut ancestor = s.parent.clone();
     let mut path: Vec<u32> = Vec::new();
     for w in (1..count).rev() {
-        let node = s.order[w];
         let mut best = semi[w];
-        let mut consider =
-            |v: u32, semi: &mut Vec<u32>, label: &mut Vec<u32>, ancestor: &mut Vec<u32>| {
-                let u = eval(v, w as u32, semi, label, ancestor, &mut path);
-                best = best.min(semi[u as usize]);
-            };
-        for &p in graph.predecessors(node) {
-            let v = s.pre[p as usize];
-            if v != NONE {
-                consider(v, &mut semi, &mut label, ancestor);
-            }
-        }
-        if graph.is_root(node) {
-            consider(0, &mut semi, &mut label, ancestor);
+        for &v in &preds[start[w] as usize..start[w + 1] as usize] {
+            let u = eval(v, w as u32, &semi, &mut label, &mut ancestor, &mut path);
+            best = best.min(semi[u as usize]);
         }
         semi[w] = best;
     }
+    drop(preds);
     // Immediate dominators: the nearest ancestor not below the semidominator.
     let mut idom = s.parent.clone();
     for w in 1..count {

@@ -68,19 +68,34 @@ pub struct Analysis<'s> {
 impl<'s> Analysis<'s> {
     /// Builds the graph of `snap` and runs the analyses in `needs`.
     pub fn run(snap: &'s Snapshot, needs: Needs) -> Result<Analysis<'s>> {
+        let t = std::time::Instant::now();
         let graph = Graph::from_snapshot(snap)?;
+        timing("graph", t);
         let size = |v: NodeId| snap.shallow_size(v as usize);
         let g = &graph;
         let (dom, (components, paths)) = rayon::join(
-            || needs.dominators.then(|| Dominators::compute(g, size)),
+            || {
+                let t = std::time::Instant::now();
+                let d = needs.dominators.then(|| Dominators::compute(g, size));
+                timing("dominators", t);
+                d
+            },
             || {
                 rayon::join(
                     || {
-                        needs
+                        let t = std::time::Instant::now();
+                        let c = needs
                             .components
-                            .then(|| cycles::cycle_components(snap, g, needs.all_edges))
+                            .then(|| cycles::cycle_components(snap, g, needs.all_edges));
+                        timing("components", t);
+                        c
                     },
-                    || needs.paths.then(|| Paths::compute(g)),
+                    || {
+                        let t = std::time::Instant::now();
+                        let p = needs.paths.then(|| Paths::compute(g));
+                        timing("paths", t);
+                        p
+                    },
                 )
             },
         );
@@ -177,4 +192,12 @@ pub struct Summary {
     pub unreachable_objects: Option<u64>,
     /// Their shallow bytes.
     pub unreachable_bytes: Option<u64>,
+}
+
+/// Prints `phase: seconds` to stderr when the environment variable `HEAPSNAP_TIMINGS` is
+/// set (for profiling; not part of any output contract).
+pub fn timing(phase: &str, since: std::time::Instant) {
+    if std::env::var_os("HEAPSNAP_TIMINGS").is_some() {
+        eprintln!("timing {phase}: {:.3} s", since.elapsed().as_secs_f64());
+    }
 }

@@ -144,7 +144,7 @@ pub(super) fn run<W: Write>(
             })
             .collect();
         if g.types.len() > 6 {
-            types.push(format!("+{} more types", g.types.len() - 6));
+            types.push(format!("{} more types", g.types.len() - 6));
         }
         let mut line = types.join(" + ");
         if g.finalizer {

@@ -9,6 +9,7 @@ mod export;
 pub mod info;
 mod path;
 mod refs;
+mod synth;
 mod top;
 
 use std::io::Write;
@@ -63,6 +64,22 @@ pub fn run<W: Write>(cmd: &Command, out: &mut W) -> Result<()> {
                 format: *format,
             },
             output.as_deref(),
+            out,
+        ),
+        Command::Synth {
+            objects,
+            edges_per_object,
+            seed,
+            output,
+            json,
+        } => synth::run(
+            &crate::synth::Params {
+                objects: *objects,
+                edges_per_object: *edges_per_object,
+                seed: *seed,
+            },
+            output,
+            *json,
             out,
         ),
         Command::Export {

@@ -7,8 +7,15 @@
 //! Edge offsets are `u64`. Edge `k` of the graph is edge `k` of the dump, so edge labels
 //! are read from the dump by the same index; an edge whose target is not in the dump
 //! (dangling) has target [`NONE`] and is counted in [`Graph::dangling_edges`].
+//!
+//! In-degrees are counted while edges are resolved (the refcount-surplus roots need
+//! them). The reverse adjacency is built on first use only: the dominator search builds
+//! its own predecessor lists in search order, and only referrer queries need these.
 
 mod address;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -40,14 +47,21 @@ pub mod root_reason {
     pub const IMMORTAL: u8 = 4;
 }
 
+/// Reverse CSR: for each object, the sources of its in-edges, ascending.
+#[derive(Clone, Debug)]
+struct Reverse {
+    start: Vec<u64>,
+    sources: Vec<NodeId>,
+}
+
 /// A resolved object graph (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct Graph {
     n: usize,
     fwd_start: Vec<u64>,
     fwd: Vec<NodeId>,
-    rev_start: Vec<u64>,
-    rev: Vec<NodeId>,
+    in_degree: Vec<u32>,
+    reverse: OnceLock<Reverse>,
     roots: Vec<NodeId>,
     dangling: u64,
     type_objects: Vec<NodeId>,
@@ -60,6 +74,7 @@ impl Graph {
     pub fn from_snapshot(snap: &Snapshot) -> Result<Graph> {
         let n = snap.object_count();
         check_size(n)?;
+        let t0 = std::time::Instant::now();
         let table = match AddressTable::build(snap.addresses()) {
             Ok(t) => t,
             Err(_) => {
@@ -67,8 +82,11 @@ impl Graph {
                 unreachable!("the address table found a duplicate that a sort did not");
             }
         };
+        crate::analysis::timing("graph.table", t0);
+        let t0 = std::time::Instant::now();
         let targets = snap.edge_targets();
         let mut fwd = vec![NONE; targets.len()];
+        let counts: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
         let dangling: u64 = fwd
             .par_chunks_mut(1 << 16)
             .zip(targets.par_chunks(1 << 16))
@@ -76,16 +94,21 @@ impl Graph {
                 let mut missing = 0u64;
                 for (o, &a) in out.iter_mut().zip(inp) {
                     *o = table.get(a);
-                    missing += u64::from(*o == NONE);
+                    if *o == NONE {
+                        missing += 1;
+                    } else {
+                        saturating_increment(&counts[*o as usize]);
+                    }
                 }
                 missing
             })
             .sum();
+        let in_degree: Vec<u32> = counts.into_iter().map(AtomicU32::into_inner).collect();
         let type_objects = snap.types().iter().map(|t| table.get(t.address)).collect();
         drop(table);
+        crate::analysis::timing("graph.resolve", t0);
         let fwd_start = snap.edge_starts().to_vec();
-        let (rev_start, rev) = reverse(n, &fwd_start, &fwd);
-        let reasons = root_reasons(snap, &rev_start);
+        let reasons = root_reasons(snap, &in_degree);
         let roots = (0..n as NodeId)
             .filter(|&v| reasons[v as usize] != 0)
             .collect();
@@ -93,8 +116,8 @@ impl Graph {
             n,
             fwd_start,
             fwd,
-            rev_start,
-            rev,
+            in_degree,
+            reverse: OnceLock::new(),
             roots,
             dangling,
             type_objects,
@@ -115,7 +138,12 @@ impl Graph {
         assert!(targets.iter().all(|&t| t == NONE || (t as usize) < n));
         assert!(roots.iter().all(|&r| (r as usize) < n));
         let dangling = targets.iter().filter(|&&t| t == NONE).count() as u64;
-        let (rev_start, rev) = reverse(n, &starts, &targets);
+        let mut in_degree = vec![0u32; n];
+        for &t in &targets {
+            if t != NONE {
+                in_degree[t as usize] = in_degree[t as usize].saturating_add(1);
+            }
+        }
         let mut roots = roots.to_vec();
         roots.sort_unstable();
         roots.dedup();
@@ -123,8 +151,8 @@ impl Graph {
             n,
             fwd_start: starts,
             fwd: targets,
-            rev_start,
-            rev,
+            in_degree,
+            reverse: OnceLock::new(),
             roots,
             dangling,
             type_objects: Vec::new(),
@@ -215,18 +243,25 @@ impl Graph {
         self.out_raw(v).iter().copied().filter(|&t| t != NONE)
     }
 
-    /// The objects that refer to `v`, ascending, one entry per edge.
-    #[inline]
+    /// The objects that refer to `v`, ascending, one entry per edge. The first call
+    /// builds the reverse adjacency for every object (12 bytes per object and per edge).
     pub fn predecessors(&self, v: NodeId) -> &[NodeId] {
+        let r = self
+            .reverse
+            .get_or_init(|| reverse(self.n, &self.fwd_start, &self.fwd, &self.in_degree));
         let v = v as usize;
-        &self.rev[self.rev_start[v] as usize..self.rev_start[v + 1] as usize]
+        &r.sources[r.start[v] as usize..r.start[v + 1] as usize]
     }
 
-    /// Number of resolved edges into `v`.
+    /// Number of resolved edges into `v` (saturating at `u32::MAX`).
     #[inline]
     pub fn in_degree(&self, v: NodeId) -> u64 {
-        let v = v as usize;
-        self.rev_start[v + 1] - self.rev_start[v]
+        u64::from(self.in_degree[v as usize])
+    }
+
+    /// Every object's in-degree (see [`Graph::in_degree`]).
+    pub fn in_degrees(&self) -> &[u32] {
+        &self.in_degree
     }
 
     /// True if `v` is a child of the super-root.
@@ -236,8 +271,13 @@ impl Graph {
 
     /// Bytes of memory held by the graph's arrays.
     pub fn heap_bytes(&self) -> usize {
-        8 * (self.fwd_start.len() + self.rev_start.len())
-            + 4 * (self.fwd.len() + self.rev.len() + self.roots.len())
+        let rev = self
+            .reverse
+            .get()
+            .map_or(0, |r| 8 * r.start.len() + 4 * r.sources.len());
+        8 * self.fwd_start.len()
+            + 4 * (self.fwd.len() + self.in_degree.len() + self.roots.len())
+            + rev
     }
 }
 
@@ -255,19 +295,28 @@ fn check_size(n: usize) -> Result<()> {
     Ok(())
 }
 
+/// Adds 1 to `c`, saturating (an object can have more than 2^32 referrers only in a
+/// dump with more than 2^32 edges).
+#[inline]
+fn saturating_increment(c: &AtomicU32) {
+    if c.fetch_add(1, Ordering::Relaxed) == u32::MAX {
+        c.store(u32::MAX, Ordering::Relaxed);
+    }
+}
+
 /// Why each object is a root (bits of [`root_reason`]; 0 for none), from the ROOTS
 /// records, the refcount surplus and the immortal flag.
-pub fn root_reasons(snap: &Snapshot, rev_start: &[u64]) -> Vec<u8> {
+pub fn root_reasons(snap: &Snapshot, in_degree: &[u32]) -> Vec<u8> {
     let n = snap.object_count();
     let mut reasons: Vec<u8> = snap
         .refcounts()
         .par_iter()
         .zip(snap.flags().par_iter())
-        .zip(rev_start.par_windows(2))
-        .map(|((&rc, &flags), w)| {
+        .zip(in_degree.par_iter())
+        .map(|((&rc, &flags), &found)| {
             if flags & REFCOUNT_UNKNOWN != 0 {
                 root_reason::IMMORTAL
-            } else if u64::from(rc) > w[1] - w[0] {
+            } else if rc > found {
                 root_reason::SURPLUS
             } else {
                 0
@@ -290,46 +339,42 @@ pub fn root_reasons(snap: &Snapshot, rev_start: &[u64]) -> Vec<u8> {
 ///
 /// Deterministic for any thread count: the id range is split into parts, and each part
 /// scans all edges in source order, keeping those whose target is in the part.
-fn reverse(n: usize, fwd_start: &[u64], fwd: &[NodeId]) -> (Vec<u64>, Vec<NodeId>) {
+fn reverse(n: usize, fwd_start: &[u64], fwd: &[NodeId], in_degree: &[u32]) -> Reverse {
+    let mut start = Vec::with_capacity(n + 1);
+    let mut total = 0u64;
+    start.push(0);
+    for &d in in_degree {
+        total += u64::from(d);
+        start.push(total);
+    }
+    // A saturated in-degree undercounts: recount exactly (only with > 2^32 edges).
+    if in_degree.contains(&u32::MAX) {
+        let mut exact = vec![0u64; n + 1];
+        for &t in fwd {
+            if t != NONE {
+                exact[t as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            exact[i + 1] += exact[i];
+        }
+        start = exact;
+    }
     let parts = rayon::current_num_threads().clamp(1, 64);
     let bounds: Vec<usize> = (0..=parts).map(|p| n * p / parts).collect();
-    // In-degrees, each part counting its own id range.
-    let mut counts = vec![0u64; n + 1];
+    let mut sources = vec![NONE; start[n] as usize];
     {
-        let mut rest: &mut [u64] = &mut counts[1..];
+        let mut rest: &mut [NodeId] = &mut sources;
         let mut slices = Vec::with_capacity(parts);
         for p in 0..parts {
-            let (head, tail) = rest.split_at_mut(bounds[p + 1] - bounds[p]);
-            slices.push((bounds[p], head));
-            rest = tail;
-        }
-        slices.into_par_iter().for_each(|(lo, slice)| {
-            let hi = lo + slice.len();
-            for &t in fwd {
-                let t = t as usize;
-                if t >= lo && t < hi {
-                    slice[t - lo] += 1;
-                }
-            }
-        });
-    }
-    for i in 0..n {
-        counts[i + 1] += counts[i];
-    }
-    let rev_start = counts;
-    let mut rev = vec![NONE; rev_start[n] as usize];
-    {
-        let mut rest: &mut [NodeId] = &mut rev;
-        let mut slices = Vec::with_capacity(parts);
-        for p in 0..parts {
-            let len = (rev_start[bounds[p + 1]] - rev_start[bounds[p]]) as usize;
+            let len = (start[bounds[p + 1]] - start[bounds[p]]) as usize;
             let (head, tail) = rest.split_at_mut(len);
             slices.push((bounds[p], bounds[p + 1], head));
             rest = tail;
         }
         slices.into_par_iter().for_each(|(lo, hi, slice)| {
-            let base = rev_start[lo];
-            let mut cursor: Vec<u64> = rev_start[lo..hi].iter().map(|&s| s - base).collect();
+            let base = start[lo];
+            let mut cursor: Vec<u64> = start[lo..hi].iter().map(|&s| s - base).collect();
             for v in 0..n {
                 for &t in &fwd[fwd_start[v] as usize..fwd_start[v + 1] as usize] {
                     let t = t as usize;
@@ -342,7 +387,7 @@ fn reverse(n: usize, fwd_start: &[u64], fwd: &[NodeId]) -> (Vec<u64>, Vec<NodeId
             }
         });
     }
-    (rev_start, rev)
+    Reverse { start, sources }
 }
 
 #[cfg(test)]
