@@ -1,47 +1,59 @@
 //! Shortest retention paths: one breadth-first search from every root at once records,
-//! for each object, its distance from the roots and its parent on one shortest path.
-//! "Why is this alive" then walks parents back to a root.
+//! for each object, its distance from the roots and the edge that first reached it.
+//! "Why is this alive" then walks those edges back to a root.
 //!
-//! The search is sequential and FIFO over roots in ascending id order, so the parent it
-//! picks (the first discovered) is the same for any thread count.
+//! The search is sequential and FIFO over roots in ascending id order, so the edge it
+//! picks (the first discovered) is the same for any thread count. Storing the edge, not
+//! just the parent, gives each step's label without searching the parent's references
+//! (a list of a million items would make that quadratic).
 
 use crate::graph::{Graph, NodeId, NONE};
 
-/// Distances and parents from a multi-source breadth-first search.
+/// No edge: the object is a root or unreachable.
+const NO_EDGE: u64 = u64::MAX;
+
+/// Distances and parent edges from a multi-source breadth-first search.
 #[derive(Clone, Debug)]
 pub struct Paths {
     /// Per object: distance in edges from the nearest root (roots: 0), [`NONE`] if
     /// unreachable.
     depth: Vec<u32>,
-    /// Per object: its parent on a shortest path ([`NONE`] for roots and unreachable).
-    parent: Vec<NodeId>,
+    /// Per object: the index of the edge that reached it ([`NO_EDGE`] for roots and
+    /// unreachable objects).
+    via: Vec<u64>,
 }
+
+/// One step of a path: an object and the index of the edge from the previous step into
+/// it (`None` for the first step, a root).
+pub type Step = (NodeId, Option<usize>);
 
 impl Paths {
     /// Runs the search over `graph` from its roots.
     pub fn compute(graph: &Graph) -> Paths {
         let n = graph.len();
         let mut depth = vec![NONE; n];
-        let mut parent = vec![NONE; n];
+        let mut via = vec![NO_EDGE; n];
         let mut queue: Vec<NodeId> = Vec::with_capacity(n);
         for &r in graph.roots() {
             depth[r as usize] = 0;
             queue.push(r);
         }
+        let targets = graph.targets();
         let mut head = 0;
         while head < queue.len() {
             let v = queue[head];
             head += 1;
             let d = depth[v as usize] + 1;
-            for w in graph.successors(v) {
-                if depth[w as usize] == NONE {
+            for k in graph.edge_range(v) {
+                let w = targets[k];
+                if w != NONE && depth[w as usize] == NONE {
                     depth[w as usize] = d;
-                    parent[w as usize] = v;
+                    via[w as usize] = k as u64;
                     queue.push(w);
                 }
             }
         }
-        Paths { depth, parent }
+        Paths { depth, via }
     }
 
     /// Distance of `v` from the roots, or `None` if unreachable.
@@ -56,29 +68,46 @@ impl Paths {
     }
 
     /// The parent of `v` on its shortest path ([`NONE`] for roots and unreachable).
-    pub fn parent(&self, v: NodeId) -> NodeId {
-        self.parent[v as usize]
+    pub fn parent(&self, graph: &Graph, v: NodeId) -> NodeId {
+        match self.via[v as usize] {
+            NO_EDGE => NONE,
+            k => graph.edge_source(k as usize),
+        }
     }
 
-    /// The shortest path from a root to `v`, root first, `v` last; `None` if `v` is
-    /// unreachable.
-    pub fn path_to(&self, v: NodeId) -> Option<Vec<NodeId>> {
+    /// The shortest path from a root to `v` with the edge into each step, root first;
+    /// `None` if `v` is unreachable.
+    pub fn steps_to(&self, graph: &Graph, v: NodeId) -> Option<Vec<Step>> {
         self.depth(v)?;
-        let mut path = vec![v];
+        let mut path = Vec::with_capacity(self.depth[v as usize] as usize + 1);
         let mut u = v;
-        while self.parent[u as usize] != NONE {
-            u = self.parent[u as usize];
-            path.push(u);
+        loop {
+            match self.via[u as usize] {
+                NO_EDGE => {
+                    path.push((u, None));
+                    break;
+                }
+                k => {
+                    path.push((u, Some(k as usize)));
+                    u = graph.edge_source(k as usize);
+                }
+            }
         }
         path.reverse();
         Some(path)
     }
 
-    /// Up to `k` shortest paths to `v` that differ in their last step: the parent path
+    /// The objects of the shortest path to `v`, root first (see [`Paths::steps_to`]).
+    pub fn path_to(&self, graph: &Graph, v: NodeId) -> Option<Vec<NodeId>> {
+        self.steps_to(graph, v)
+            .map(|s| s.into_iter().map(|(u, _)| u).collect())
+    }
+
+    /// Up to `k` shortest paths to `v` that differ in their last step: the search's path
     /// first, then through each other referrer of `v`, nearest first (ties by id). Each is
     /// root first, `v` last. Empty if `v` is unreachable.
-    pub fn paths_to(&self, graph: &Graph, v: NodeId, k: usize) -> Vec<Vec<NodeId>> {
-        let Some(first) = self.path_to(v) else {
+    pub fn paths_to(&self, graph: &Graph, v: NodeId, k: usize) -> Vec<Vec<Step>> {
+        let Some(first) = self.steps_to(graph, v) else {
             return Vec::new();
         };
         let mut out = vec![first];
@@ -86,11 +115,12 @@ impl Paths {
             out.truncate(k);
             return out;
         }
+        let parent = self.parent(graph, v);
         let mut via: Vec<NodeId> = graph
             .predecessors(v)
             .iter()
             .copied()
-            .filter(|&p| p != self.parent[v as usize] && p != v && self.depth[p as usize] != NONE)
+            .filter(|&p| p != parent && p != v && self.depth[p as usize] != NONE)
             .collect();
         via.sort_unstable_by_key(|&p| (self.depth[p as usize], p));
         via.dedup();
@@ -100,16 +130,25 @@ impl Paths {
                 break;
             }
             // A referrer whose own shortest path runs through `v` would make a loop.
-            if let Some(mut path) = self.path_to(p).filter(|path| !path.contains(&v)) {
-                path.push(v);
-                out.push(path);
+            let Some(mut path) = self.steps_to(graph, p) else {
+                continue;
+            };
+            if path.iter().any(|&(u, _)| u == v) {
+                continue;
             }
+            let range = graph.edge_range(p);
+            let into = graph.targets()[range.clone()]
+                .iter()
+                .position(|&t| t == v)
+                .map(|j| range.start + j);
+            path.push((v, into));
+            out.push(path);
         }
         out
     }
 
     /// Bytes of memory held.
     pub fn heap_bytes(&self) -> usize {
-        4 * (self.depth.len() + self.parent.len())
+        4 * self.depth.len() + 8 * self.via.len()
     }
 }

@@ -8,6 +8,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{analyze, open, out_err, write_summary, ObjectJson};
+use crate::analysis::paths::Step as PathStep;
 use crate::analysis::{Analysis, Needs, Summary};
 use crate::cli::DumpArgs;
 use crate::error::{Error, Result};
@@ -82,27 +83,24 @@ pub(super) fn run<W: Write>(args: &DumpArgs, target: &str, k: usize, out: &mut W
     }
 }
 
-/// The label of the reference from `path[i - 1]` to `path[i]`, if the dump has one.
-fn label_into(a: &Analysis<'_>, path: &[NodeId], i: usize) -> Option<String> {
-    if i == 0 {
-        return None;
-    }
-    names::edge_between(&a.graph, path[i - 1], path[i])
-        .and_then(|k| names::edge_label(a.snap, &a.graph, path[i - 1], k))
+/// The label of the reference into step `i` of `path`, if the dump has one.
+fn label_into(a: &Analysis<'_>, path: &[PathStep], i: usize) -> Option<String> {
+    let k = path[i].1?;
+    names::edge_label(a.snap, &a.graph, path[i - 1].0, k)
 }
 
 /// The path in one line: `module 'app' -> dict['cache'] -> list[3] -> Item`. With
-/// `merged`, list positions become `[*]` so that paths to the items of one list read the
-/// same.
-fn chain(a: &Analysis<'_>, path: &[NodeId], merged: bool) -> String {
+/// `merged`, list positions and dict keys become `[*]` (so that the paths to the items
+/// of one container read the same), except the keys of a module's globals, which name
+/// the variable that holds everything below.
+fn chain(a: &Analysis<'_>, path: &[PathStep], merged: bool) -> String {
     let mut line = String::new();
-    for (i, &v) in path.iter().enumerate() {
+    for (i, &(v, _)) in path.iter().enumerate() {
         if i > 0 {
             if let Some(label) = label_into(a, path, i) {
-                let positional = a.snap.flags()[path[i - 1] as usize]
-                    & crate::format::object_flags::POSITIONAL_EDGES
-                    != 0;
-                line.push_str(if merged && positional { "[*]" } else { &label });
+                let generic = label.starts_with('[')
+                    && !(i >= 2 && names::type_of(a.snap, &a.names, path[i - 2].0) == "module");
+                line.push_str(if merged && generic { "[*]" } else { &label });
             }
             line.push_str(" -> ");
         }
@@ -118,11 +116,11 @@ fn chain(a: &Analysis<'_>, path: &[NodeId], merged: bool) -> String {
 }
 
 /// The chain line and the steps of `path`.
-fn render(a: &Analysis<'_>, path: &[NodeId]) -> (String, Vec<Step>) {
+fn render(a: &Analysis<'_>, path: &[PathStep]) -> (String, Vec<Step>) {
     let steps = (0..path.len())
         .map(|i| Step {
             edge: label_into(a, path, i),
-            object: ObjectJson::new(a, path[i]),
+            object: ObjectJson::new(a, path[i].0),
         })
         .collect();
     (chain(a, path, false), steps)
@@ -149,7 +147,7 @@ fn object_paths<W: Write>(
             .map(|p| {
                 let (chain, steps) = render(a, p);
                 PathJson {
-                    root: root_of(a, p[0]),
+                    root: root_of(a, p[0].0),
                     chain,
                     steps,
                 }
@@ -262,11 +260,11 @@ fn type_paths<W: Write>(
             continue;
         }
         instances += 1;
-        let Some(p) = paths.path_to(v) else {
+        let Some(p) = paths.steps_to(&a.graph, v) else {
             unreachable += 1;
             continue;
         };
-        let key = (root_of(a, p[0]), chain(a, &p, true));
+        let key = (root_of(a, p[0].0), chain(a, &p, true));
         let e = groups.entry(key).or_insert((0, v));
         e.0 += 1;
     }

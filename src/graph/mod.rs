@@ -222,6 +222,13 @@ impl Graph {
         self.fwd_start[v] as usize..self.fwd_start[v + 1] as usize
     }
 
+    /// The object whose edge `k` is (`k` must be below [`Graph::edge_count`]).
+    pub fn edge_source(&self, k: usize) -> NodeId {
+        // The last object whose edges start at or before k, among those with edges.
+        let k = k as u64;
+        (self.fwd_start.partition_point(|&s| s <= k) - 1) as NodeId
+    }
+
     /// Every edge target, [`NONE`] where dangling.
     pub fn targets(&self) -> &[NodeId] {
         &self.fwd

@@ -506,11 +506,6 @@ def test_path_to_type_reaches_every_instance(cache_dump):
     assert full["instances"] == n
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "analyzer: `path DUMP <type>` keys its groups by the full chain text, dict key "
-    "labels included (path.rs chain(merged=true) only merges list positions to [*]), so "
-    "N blobs under N distinct identifier keys of one dict give N groups of 1, not one "
-    "'module \"__main__\" -> dict[\"cache\"] -> dict[*] -> Blob' group"))
 def test_path_to_type_merges_dict_keys(cache_dump):
     n = cache_dump.exp["n"]
     data = cache_dump.json("path", "Blob", "-k", str(n + 1))
