@@ -105,8 +105,10 @@ pub fn edge_label(snap: &Snapshot, graph: &Graph, src: NodeId, k: usize) -> Opti
         return None;
     }
     let text = snap.string(u64::from(label & !LABEL_KEY_BIT));
+    // Raw like every string here (no Rust `{:?}` escapes): JSON keeps the key exactly,
+    // and text, DOT and CSV output escape it where they print it.
     Some(if label & LABEL_KEY_BIT != 0 {
-        format!("[{text:?}]")
+        format!("['{text}']")
     } else {
         format!(".{text}")
     })
