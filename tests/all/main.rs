@@ -3,6 +3,7 @@
 //! from the robustness review, and writer/reader round trips.
 
 mod cli;
+mod commands;
 mod corruption;
 mod robustness;
 mod roundtrip;
