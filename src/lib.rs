@@ -16,6 +16,7 @@ pub mod content;
 pub mod error;
 pub mod format;
 pub mod graph;
+pub mod memory;
 pub mod names;
 pub mod report;
 pub mod snapshot;

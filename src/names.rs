@@ -145,10 +145,10 @@ pub fn root_description(snap: &Snapshot, graph: &Graph, v: NodeId) -> Option<Str
             .unwrap_or("root");
         let label = snap.string(u64::from(r.label));
         return Some(match (r.kind, label) {
-            (root_kind::MODULE, l) => format!("module {l:?}"),
-            (root_kind::THREAD, l) => format!("thread {l:?} ({})", r.detail),
+            (root_kind::MODULE, l) => format!("module '{l}'"),
+            (root_kind::THREAD, l) => format!("thread '{l}' ({})", r.detail),
             (_, "") => kind.to_owned(),
-            (_, l) => format!("{kind} {l:?}"),
+            (_, l) => format!("{kind} '{l}'"),
         });
     }
     let reasons = root_reasons_of(snap, graph, v);
@@ -157,7 +157,7 @@ pub fn root_description(snap: &Snapshot, graph: &Graph, v: NodeId) -> Option<Str
     }
     let rc = u64::from(snap.refcounts()[v as usize]);
     Some(format!(
-        "held outside the dump (refcount surplus {})",
+        "refcount surplus {} (held outside the dump)",
         rc.saturating_sub(graph.in_degree(v))
     ))
 }

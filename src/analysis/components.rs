@@ -10,6 +10,7 @@
 //! heap into one component.
 
 use crate::graph::{Graph, NodeId, NONE};
+use crate::memory;
 
 /// The strongly connected components of a graph.
 #[derive(Clone, Debug)]
@@ -31,12 +32,14 @@ impl Components {
         let n = graph.len();
         // rindex: 0 = unvisited; 1.. = visit index while active; after completion, the
         // component number counted down from n (n - 1 - rindex gives ids 0..).
-        let mut rindex = vec![0u32; n];
+        let mut rindex = memory::filled(n, 0u32);
         let mut is_root = vec![0u64; n.div_ceil(64)];
         let mut index = 1u32;
         let mut c = n as u32; // next component value, counted down
         let mut stack: Vec<NodeId> = Vec::new();
-        let mut call: Vec<(NodeId, usize)> = Vec::new();
+        // (node, next edge index, end of its edges)
+        let mut call: Vec<(NodeId, usize, usize)> = Vec::new();
+        let targets = graph.targets();
         let set_root = |bits: &mut [u64], v: usize, on: bool| {
             if on {
                 bits[v / 64] |= 1 << (v % 64);
@@ -51,12 +54,13 @@ impl Components {
             rindex[start as usize] = index;
             index += 1;
             set_root(&mut is_root, start as usize, true);
-            call.push((start, 0));
+            let range = graph.edge_range(start);
+            call.push((start, range.start, range.end));
             while let Some(top) = call.last_mut() {
-                let (v, pos) = *top;
-                let out = graph.out_raw(v);
-                if let Some(&w) = out.get(pos) {
-                    top.1 += 1;
+                let (v, k, end) = *top;
+                if k < end {
+                    top.1 = k + 1;
+                    let w = targets[k];
                     if w == NONE || skip(w) {
                         continue;
                     }
@@ -64,7 +68,8 @@ impl Components {
                         rindex[w as usize] = index;
                         index += 1;
                         set_root(&mut is_root, w as usize, true);
-                        call.push((w, 0));
+                        let range = graph.edge_range(w);
+                        call.push((w, range.start, range.end));
                     } else if rindex[w as usize] < rindex[v as usize] {
                         rindex[v as usize] = rindex[w as usize];
                         set_root(&mut is_root, v as usize, false);
@@ -89,7 +94,7 @@ impl Components {
                 } else {
                     stack.push(v);
                 }
-                if let Some(&(u, _)) = call.last() {
+                if let Some(&(u, _, _)) = call.last() {
                     if rindex[vi] < rindex[u as usize] {
                         rindex[u as usize] = rindex[vi];
                         set_root(&mut is_root, u as usize, false);
@@ -99,7 +104,8 @@ impl Components {
         }
         // Component values run from n - 1 down to c; renumber from 0 in completion order.
         let count = (n as u32 - c) as usize;
-        let component: Vec<u32> = rindex.iter().map(|&r| n as u32 - 1 - r).collect();
+        let component: Vec<u32> = memory::from_fn(n, |v| n as u32 - 1 - rindex[v]);
+        drop(rindex);
         let mut sizes = vec![0u32; count];
         for &k in &component {
             sizes[k as usize] += 1;

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use rayon::prelude::*;
 
 use crate::graph::{Graph, NodeId, NONE};
+use crate::memory;
 
 /// The dominator tree of a graph and every object's retained size.
 #[derive(Clone, Debug)]
@@ -57,18 +58,21 @@ impl Dominators {
         let t = std::time::Instant::now();
 
         // Retained sizes, in preorder numbering, accumulated bottom-up.
-        let mut ret_pre: Vec<u64> = dfs
-            .order
-            .iter()
-            .map(|&v| if v == sr { 0 } else { size(v) })
-            .collect();
+        let mut ret_pre: Vec<u64> = memory::from_fn(count, |w| {
+            let v = dfs.order[w];
+            if v == sr {
+                0
+            } else {
+                size(v)
+            }
+        });
         for w in (1..count).rev() {
             let d = idom_pre[w] as usize;
             ret_pre[d] = ret_pre[d].saturating_add(ret_pre[w]);
         }
 
-        let mut idom = vec![NONE; n];
-        let mut retained = vec![0u64; n + 1];
+        let mut idom = memory::filled(n, NONE);
+        let mut retained = memory::filled(n + 1, 0u64);
         retained[n] = ret_pre[0];
         for w in 1..count {
             let v = dfs.order[w] as usize;
@@ -77,7 +81,7 @@ impl Dominators {
         }
 
         // Children lists over node ids, by counting sort of the preorder sequence.
-        let mut child_start = vec![0u64; n + 2];
+        let mut child_start = memory::filled(n + 2, 0u64);
         for &d in &idom_pre[1..] {
             child_start[dfs.order[d as usize] as usize + 1] += 1;
         }
@@ -85,7 +89,7 @@ impl Dominators {
             child_start[i + 1] += child_start[i];
         }
         let mut cursor = child_start.clone();
-        let mut children = vec![NONE; count.saturating_sub(1)];
+        let mut children = memory::filled(count.saturating_sub(1), NONE);
         for (&d, &v) in idom_pre[1..].iter().zip(&dfs.order[1..]) {
             let d = dfs.order[d as usize] as usize;
             children[cursor[d] as usize] = v;
@@ -113,8 +117,8 @@ impl Dominators {
     /// Numbers the dominator tree in preorder (iteratively) for the interval queries.
     fn number_tree(&mut self) {
         let n = self.n;
-        let mut pre = vec![NONE; n];
-        let mut size = vec![0u32; n];
+        let mut pre = memory::filled(n, NONE);
+        let mut size = memory::filled(n, 0u32);
         let mut stack: Vec<(NodeId, u64)> = vec![(n as NodeId, self.child_start[n])];
         let mut next = 0u32;
         while let Some(top) = stack.last_mut() {
@@ -210,28 +214,43 @@ struct Search {
 fn preorder(graph: &Graph) -> Search {
     let n = graph.len();
     let sr = graph.super_root();
-    let mut pre = vec![NONE; n + 1];
-    let mut order = Vec::new();
-    let mut parent = Vec::new();
+    debug_assert_eq!(sr as usize, n);
+    let mut pre = memory::filled(n + 1, NONE);
+    let mut order = memory::with_capacity(n + 1);
+    let mut parent = memory::with_capacity(n + 1);
     pre[n] = 0;
     order.push(sr);
     parent.push(0);
-    // (node, next position in its out-list)
-    let mut stack: Vec<(NodeId, usize)> = vec![(sr, 0)];
-    while let Some(top) = stack.last_mut() {
-        let (v, pos) = *top;
-        let out = graph.out_raw(v);
-        if let Some(&w) = out.get(pos) {
-            top.1 += 1;
+    // The super-root's children one by one, each a search over the object graph whose
+    // stack holds (preorder position, next edge index, end of its edges).
+    let targets = graph.targets();
+    let mut stack: Vec<(u32, usize, usize)> = Vec::new();
+    for &r in graph.roots() {
+        if pre[r as usize] != NONE {
+            continue;
+        }
+        let p = order.len() as u32;
+        pre[r as usize] = p;
+        parent.push(0);
+        order.push(r);
+        let range = graph.edge_range(r);
+        stack.push((p, range.start, range.end));
+        while let Some(top) = stack.last_mut() {
+            let (pv, k, end) = *top;
+            if k == end {
+                stack.pop();
+                continue;
+            }
+            top.1 = k + 1;
+            let w = targets[k];
             if w != NONE && pre[w as usize] == NONE {
                 let p = order.len() as u32;
                 pre[w as usize] = p;
-                parent.push(pre[v as usize]);
+                parent.push(pv);
                 order.push(w);
-                stack.push((w, 0));
+                let range = graph.edge_range(w);
+                stack.push((p, range.start, range.end));
             }
-        } else {
-            stack.pop();
         }
     }
     Search { order, pre, parent }
@@ -243,7 +262,7 @@ fn preorder(graph: &Graph) -> Search {
 /// result does not (a semidominator is a minimum over the list).
 fn preorder_predecessors(graph: &Graph, s: &Search) -> (Vec<u64>, Vec<u32>) {
     let count = s.order.len();
-    let slots: Vec<AtomicU64> = (0..count).map(|_| AtomicU64::new(0)).collect();
+    let slots: Vec<AtomicU64> = memory::from_fn(count, |_| AtomicU64::new(0));
     fn each_edge<F: Fn(u32, u32) + Sync>(graph: &Graph, s: &Search, f: F) {
         let n = graph.len();
         (0..n as NodeId)
@@ -277,7 +296,7 @@ fn preorder_predecessors(graph: &Graph, s: &Search) -> (Vec<u64>, Vec<u32>) {
         c.store(total, Ordering::Relaxed);
         total += k;
     }
-    let preds: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
+    let preds: Vec<AtomicU32> = memory::from_fn(total as usize, |_| AtomicU32::new(0));
     each_edge(graph, s, |pu, pt| {
         let at = slots[pt as usize].fetch_add(1, Ordering::Relaxed);
         preds[at as usize].store(pu, Ordering::Relaxed);
@@ -299,10 +318,10 @@ fn semi_nca(graph: &Graph, s: &Search) -> Vec<u32> {
     let t = std::time::Instant::now();
     let (start, preds) = preorder_predecessors(graph, s);
     super::timing("dominators.predecessors", t);
-    let mut semi: Vec<u32> = (0..count as u32).collect();
-    let mut label: Vec<u32> = (0..count as u32).collect();
+    let mut semi: Vec<u32> = memory::from_fn(count, |w| w as u32);
+    let mut label: Vec<u32> = memory::from_fn(count, |w| w as u32);
     // ancestor[w] = parent[w] once w is linked (w > the position being processed).
-    let mut ancestor = s.parent.clone();
+    let mut ancestor = memory::from_fn(count, |w| s.parent[w]);
     let mut path: Vec<u32> = Vec::new();
     for w in (1..count).rev() {
         let mut best = semi[w];
@@ -314,7 +333,7 @@ fn semi_nca(graph: &Graph, s: &Search) -> Vec<u32> {
     }
     drop(preds);
     // Immediate dominators: the nearest ancestor not below the semidominator.
-    let mut idom = s.parent.clone();
+    let mut idom = memory::from_fn(count, |w| s.parent[w]);
     for w in 1..count {
         let mut d = idom[w];
         while d > semi[w] {

@@ -8,6 +8,7 @@
 //! (a list of a million items would make that quadratic).
 
 use crate::graph::{Graph, NodeId, NONE};
+use crate::memory;
 
 /// No edge: the object is a root or unreachable.
 const NO_EDGE: u64 = u64::MAX;
@@ -31,9 +32,9 @@ impl Paths {
     /// Runs the search over `graph` from its roots.
     pub fn compute(graph: &Graph) -> Paths {
         let n = graph.len();
-        let mut depth = vec![NONE; n];
-        let mut via = vec![NO_EDGE; n];
-        let mut queue: Vec<NodeId> = Vec::with_capacity(n);
+        let mut depth = memory::filled(n, NONE);
+        let mut via = memory::filled(n, NO_EDGE);
+        let mut queue: Vec<NodeId> = memory::with_capacity(n);
         for &r in graph.roots() {
             depth[r as usize] = 0;
             queue.push(r);

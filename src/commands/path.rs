@@ -108,7 +108,7 @@ fn chain(a: &Analysis<'_>, path: &[PathStep], merged: bool) -> String {
         if i == 0 {
             if let Some((_, text, _)) = names::value_of(a.snap, v) {
                 let clipped: String = text.chars().take(names::PREVIEW_CHARS).collect();
-                line.push_str(&format!(" {clipped:?}"));
+                line.push_str(&format!(" '{clipped}'"));
             }
         }
     }

@@ -49,8 +49,8 @@ impl AddressTable {
             .next_power_of_two();
         let shift = 64 - slots.trailing_zeros();
         let multiplier = RandomState::new().hash_one(0x5eed_u64) | 1;
-        let keys: Vec<AtomicU64> = (0..slots).map(|_| AtomicU64::new(EMPTY)).collect();
-        let ids: Vec<AtomicU32> = (0..slots).map(|_| AtomicU32::new(NONE)).collect();
+        let keys: Vec<AtomicU64> = crate::memory::from_fn(slots, |_| AtomicU64::new(EMPTY));
+        let ids: Vec<AtomicU32> = crate::memory::from_fn(slots, |_| AtomicU32::new(NONE));
         let zero = AtomicU32::new(NONE);
         let mask = slots - 1;
         let duplicate = addresses

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result, Where};
 use crate::format::kind;
 use crate::format::object_flags::REFCOUNT_UNKNOWN;
+use crate::memory;
 use crate::snapshot::Snapshot;
 pub use address::AddressTable;
 
@@ -85,8 +86,8 @@ impl Graph {
         crate::analysis::timing("graph.table", t0);
         let t0 = std::time::Instant::now();
         let targets = snap.edge_targets();
-        let mut fwd = vec![NONE; targets.len()];
-        let counts: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+        let mut fwd = memory::filled(targets.len(), NONE);
+        let counts: Vec<AtomicU32> = memory::from_fn(n, |_| AtomicU32::new(0));
         let dangling: u64 = fwd
             .par_chunks_mut(1 << 16)
             .zip(targets.par_chunks(1 << 16))
@@ -107,7 +108,8 @@ impl Graph {
         let type_objects = snap.types().iter().map(|t| table.get(t.address)).collect();
         drop(table);
         crate::analysis::timing("graph.resolve", t0);
-        let fwd_start = snap.edge_starts().to_vec();
+        let starts = snap.edge_starts();
+        let fwd_start = memory::from_fn(starts.len(), |i| starts[i]);
         let reasons = root_reasons(snap, &in_degree);
         let roots = (0..n as NodeId)
             .filter(|&v| reasons[v as usize] != 0)
@@ -369,7 +371,7 @@ fn reverse(n: usize, fwd_start: &[u64], fwd: &[NodeId], in_degree: &[u32]) -> Re
     }
     let parts = rayon::current_num_threads().clamp(1, 64);
     let bounds: Vec<usize> = (0..=parts).map(|p| n * p / parts).collect();
-    let mut sources = vec![NONE; start[n] as usize];
+    let mut sources = memory::filled(start[n] as usize, NONE);
     {
         let mut rest: &mut [NodeId] = &mut sources;
         let mut slices = Vec::with_capacity(parts);
