@@ -319,17 +319,26 @@ fn semi_nca(graph: &Graph, s: &Search) -> Vec<u32> {
     let (start, preds) = preorder_predecessors(graph, s);
     super::timing("dominators.predecessors", t);
     let mut semi: Vec<u32> = memory::from_fn(count, |w| w as u32);
-    let mut label: Vec<u32> = memory::from_fn(count, |w| w as u32);
-    // ancestor[w] = parent[w] once w is linked (w > the position being processed).
-    let mut ancestor = memory::from_fn(count, |w| s.parent[w]);
+    // Per position: [ancestor, label]. The ancestor is the search parent once the
+    // position is linked (above the one being processed); the label is the smallest
+    // semidominator on the compressed path above it (stored as the value, not the node,
+    // since only the value is ever read). Side by side, one cache line per step.
+    let mut forest: Vec<[u32; 2]> = memory::from_fn(count, |w| [s.parent[w], w as u32]);
     let mut path: Vec<u32> = Vec::new();
     for w in (1..count).rev() {
-        let mut best = semi[w];
+        let w32 = w as u32;
+        let mut best = w32;
         for &v in &preds[start[w] as usize..start[w + 1] as usize] {
-            let u = eval(v, w as u32, &semi, &mut label, &mut ancestor, &mut path);
-            best = best.min(semi[u as usize]);
+            // An unlinked predecessor (v <= w) is its own semidominator candidate.
+            let candidate = if v <= w32 {
+                v
+            } else {
+                eval(v, w32, &mut forest, &mut path)
+            };
+            best = best.min(candidate);
         }
         semi[w] = best;
+        forest[w][1] = best;
     }
     drop(preds);
     // Immediate dominators: the nearest ancestor not below the semidominator.
@@ -344,35 +353,25 @@ fn semi_nca(graph: &Graph, s: &Search) -> Vec<u32> {
     idom
 }
 
-/// The position with the smallest semidominator on the linked path from `v` up to (not
-/// including) the first unlinked ancestor, compressing that path; `v` itself if `v` is
-/// not linked yet (`v <= w`).
-fn eval(
-    v: u32,
-    w: u32,
-    semi: &[u32],
-    label: &mut [u32],
-    ancestor: &mut [u32],
-    path: &mut Vec<u32>,
-) -> u32 {
-    if v <= w {
-        return v;
-    }
+/// The smallest semidominator on the linked path from `v` (linked: `v > w`) up to, not
+/// including, the first unlinked ancestor; compresses that path.
+fn eval(v: u32, w: u32, forest: &mut [[u32; 2]], path: &mut Vec<u32>) -> u32 {
     // Collect the linked nodes whose ancestor is linked too.
     path.clear();
     let mut u = v;
-    while ancestor[u as usize] > w {
+    while forest[u as usize][0] > w {
         path.push(u);
-        u = ancestor[u as usize];
+        u = forest[u as usize][0];
     }
     // Compress from the top down: each node takes its ancestor's label if smaller, and
     // points past it.
     for &x in path.iter().rev() {
-        let a = ancestor[x as usize] as usize;
-        if semi[label[a] as usize] < semi[label[x as usize] as usize] {
-            label[x as usize] = label[a];
+        let [a_anc, a_label] = forest[forest[x as usize][0] as usize];
+        let node = &mut forest[x as usize];
+        if a_label < node[1] {
+            node[1] = a_label;
         }
-        ancestor[x as usize] = ancestor[a];
+        node[0] = a_anc;
     }
-    label[v as usize]
+    forest[v as usize][1]
 }
