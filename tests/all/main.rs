@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod corruption;
+mod oracles;
 mod robustness;
 mod roundtrip;
 mod util;
