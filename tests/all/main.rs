@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod corruption;
 mod oracles;
+mod regressions;
 mod robustness;
 mod roundtrip;
 mod util;
