@@ -32,8 +32,11 @@ In-process or fork:
   reference counts it touches (up to the heap's size in extra memory: the OOM killer may
   pick the service), and forking a multi-threaded process is hazardous (locks held by
   other threads stay locked in the child; the dumper only uses os.write in the child).
-  With ``collect=True`` the collection runs in the child, so finalizers of unreachable
-  objects run there.
+  With ``collect=True`` the collection runs in the parent before the fork (finalizers of
+  unreachable objects run there, as at any collection, and the pause includes it): in
+  the child a finalizer could wait forever for a lock another thread held at the fork.
+  The child never runs the collector (so no finalizer) and never returns into the
+  program: it ends with os._exit, even when a signal interrupts it.
 
 Limits: objects held only by C code and frozen with ``gc.freeze()`` are invisible to an
 in-process dump (fork mode unfreezes in the child and finds them); on 3.11/3.12 a class
@@ -1057,7 +1060,7 @@ def _rss_bytes():
         return None
 
 
-def _gather_facts(mode, collect, values, preview_len, pid):
+def _gather_facts(mode, collect, values, preview_len, pid, gc_enabled):
     """Facts known before the walk, as (key, kind, value) with str values for STRING."""
     facts = [
         ("dumper.name", FACT_STRING, "heapsnap-python"),
@@ -1081,7 +1084,7 @@ def _gather_facts(mode, collect, values, preview_len, pid):
     rss = _rss_bytes()
     if rss is not None:
         facts.append(("rss.bytes", FACT_U64, rss))
-    facts.append(("gc.enabled", FACT_BOOL, 1 if gc.isenabled() else 0))
+    facts.append(("gc.enabled", FACT_BOOL, 1 if gc_enabled else 0))
     for i, v in enumerate(gc.get_count()):
         facts.append(("gc.count.%d" % i, FACT_U64, v))
     for i, v in enumerate(gc.get_threshold()):
@@ -1207,23 +1210,32 @@ def _defines_before(T, name, base):
     return True
 
 
-def _dump_here(path, collect, values, preview_len, mode, pid, frames, names):
-    """Dump in this process: walk, then write path atomically. Returns DumpResult."""
+def _dump_here(path, collect, values, preview_len, mode, pid, frames, names, child=None,
+               exclude=()):
+    """Dump in this process: walk, then write path atomically. Returns DumpResult.
+
+    child: in a fork child, (the parent's gc.isenabled(), what its gc.collect() returned
+    or None): the collection ran in the parent and the collector stays off here.
+    exclude: ids of the caller's own objects, kept out of the dump."""
     t_start = time.perf_counter()
     tmp = "%s.tmp-%d" % (path, os.getpid())
-    was_enabled = gc.isenabled()
+    was_enabled = gc.isenabled() if child is None else child[0]
     fd = -1
     c = None
     renamed = False
     try:
-        facts = _gather_facts(mode, collect, values, preview_len, pid)
-        if collect and gc.isenabled():
+        facts = _gather_facts(mode, collect, values, preview_len, pid, was_enabled)
+        if child is not None:
+            if child[1] is not None:
+                facts.append((b"gc.collected", FACT_U64, child[1]))
+        elif collect and was_enabled:
             # not when the program disabled the collector: it chose not to run
             # finalizers now, and a dump must not run them for it
             facts.append((b"gc.collected", FACT_U64, gc.collect()))
         gc.disable()
         excluded = [id(facts)]
         excluded.extend(map(id, facts))
+        excluded.extend(exclude)
         c, walk_s, sid = _walk(values, preview_len, frames, names, excluded)
         frames = names = None
         facts.append((b"dump.duration_ns", FACT_U64, int(walk_s * 1e9)))
@@ -1260,7 +1272,7 @@ def _dump_here(path, collect, values, preview_len, mode, pid, frames, names):
                 os.unlink(tmp)
             except OSError:
                 pass
-        if was_enabled:
+        if was_enabled and child is None:
             gc.enable()
 
 
@@ -1270,11 +1282,15 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
     path: file name; written as path + ".tmp-<pid>" and renamed onto path only when
     complete and fsync'd (never a partial file under the final name).
     fork: dump in a forked child (see the module docstring for the costs); the parent
-    only pauses for fork(). wait=False (fork only) returns right after the fork, with
-    ok=True meaning "child started"; a daemon thread reaps the child and reports a
-    failure on stderr.
+    only pauses for fork() (and the collection, with collect=True). wait=False (fork
+    only) returns right after the fork, with ok=True meaning "child started"; a daemon
+    thread reaps the child, reports a failure on stderr and holds the one-dump lock
+    until then. If a signal handler interrupts the wait, the child is left to such a
+    thread: KeyboardInterrupt (any BaseException) propagates, an Exception becomes the
+    result's error, as for an in-process dump.
     collect: run gc.collect() first (fact gc.collected), unless the program has
-    disabled the collector (then no finalizer runs because of the dump).
+    disabled the collector (then no finalizer runs because of the dump); in fork mode
+    in the parent, before the fork.
     values: "names" (names of modules, types, functions and code objects, and
     identifier-like dict keys as edge labels; no string contents), "all" (plus
     previews of str, bytes and numbers, and any str dict key, cut to preview_len
@@ -1282,7 +1298,8 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
 
     Never raises for a failed dump: returns ok=False with error set and writes one line
     to stderr. Only one dump runs at a time; a concurrent request (another thread, a
-    signal during a dump) returns ok=False, error "a dump is already running".
+    signal during a dump) returns ok=False, error "a dump is already running" (and says
+    so on stderr).
 
     >>> r = dump("/tmp/example.hsnap")      # doctest: +SKIP
     >>> r.ok, r.objects > 0                   # doctest: +SKIP
@@ -1299,11 +1316,13 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
     path = _private_str(path)
     values = _private_str(values)
     if not _lock.acquire(False):
-        return DumpResult(False, path, "a dump is already running")
-    release = True
+        r = DumpResult(False, path, "a dump is already running")
+        _say("dump to %s failed: %s" % (path, r.error))
+        return r
+    owner = [True] if fork else None    # [False] once a reaper thread owns the lock
     try:
         if fork:
-            r, release = _dump_fork(path, wait, collect, values, preview_len)
+            r = _dump_fork(path, wait, collect, values, preview_len, owner)
         else:
             frames, names = _snapshot_threads()
             r = _dump_here(path, collect, values, preview_len, "in-process", os.getpid(),
@@ -1317,70 +1336,132 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
         _say("dump to %s failed: %s" % (path, r.error))
         return r
     finally:
-        if release:
+        if owner is None or owner[0]:
             _lock.release()
 
 
-def _dump_fork(path, wait, collect, values, preview_len):
-    """Returns (DumpResult, release_lock_now)."""
+def _dump_fork(path, wait, collect, values, preview_len, owner):
+    """Fork and let the child dump. owner[0] is set False when a reaper thread takes
+    over the lock: wait=False, or the wait was interrupted (an exception from a signal
+    handler), which then propagates from here while the child finishes."""
     import warnings
     t0 = time.perf_counter()
+    enabled = gc.isenabled()
+    collected = None
+    if collect and enabled:
+        # Here, not in the child: finalizers and weakref callbacks must run where the
+        # other threads exist. In the child they would wait forever for a lock that one
+        # of those threads held at the fork (and the parent with them), or flush the
+        # parent's buffered files a second time.
+        collected = gc.collect()
     frames, names = _snapshot_threads()
     ppid = os.getpid()
-    r_fd, w_fd = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # child: only os.write, finish with os._exit
-        code = 1
-        try:
-            os.close(r_fd)
-            try:
-                if gc.get_freeze_count():
-                    gc.unfreeze()
-            except Exception:
-                pass
-            r = _dump_here(path, collect, values, preview_len, "fork", ppid, frames, names)
-            frames = names = None
-            if r.ok:
-                msg = "ok %d %d %d %r" % (r.objects, r.edges, r.bytes, r.seconds)
-                code = 0
-            else:
-                msg = "error " + r.error
-            os.write(w_fd, msg.encode("utf-8", "backslashreplace"))
-        except BaseException as e:
-            try:
-                os.write(w_fd, ("error %s: %s" % (type(e).__name__, e)).encode(
-                    "utf-8", "backslashreplace"))
-            except BaseException:
-                pass
-        finally:
-            os._exit(code)
+    pipe = [-1, -1]     # read end (the parent's), write end (the child's)
+    pid = -1
+    try:
+        pipe[:] = os.pipe()
+        # the child never runs the collector (not even an automatic collection before
+        # its dump starts); the parent turns it back on right after the fork
+        gc.disable()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+            if pid == 0:
+                _child(path, collect, values, preview_len, ppid, frames, names,
+                       (enabled, collected), pipe, id(owner))      # never returns
+    except BaseException:
+        if os.getpid() != ppid:     # the child, interrupted before its dump began
+            os._exit(1)
+        if enabled:
+            gc.enable()
+        _close(pipe, 1)
+        if pid > 0:     # the child runs: let a reaper collect it
+            _hand_to_reaper(pid, pipe, [], path, t0, owner)
+        else:
+            _close(pipe, 0)
+        raise
+    if enabled:
+        gc.enable()
     pause = time.perf_counter() - t0
     frames = names = None
-    os.close(w_fd)
+    _close(pipe, 1)
     if not wait:
-        t = threading.Thread(target=_reap, args=(pid, r_fd, path, t0),
-                             name="heapsnap-reaper", daemon=True)
-        t.start()
-        return DumpResult(True, path, None, 0, 0, pause, 0, pid), False
-    return _collect_child(pid, r_fd, path, t0), True
-
-
-def _collect_child(pid, r_fd, path, t0):
+        _hand_to_reaper(pid, pipe, [], path, t0, owner)
+        return DumpResult(True, path, None, 0, 0, pause, 0, pid)
     chunks = []
     try:
-        while True:
-            b = os.read(r_fd, 65536)
-            if not b:
-                break
-            chunks.append(b)
+        return _collect_child(pid, pipe, chunks, path, t0)
+    except BaseException:
+        # interrupted: the exception goes on to the caller; the child finishes its dump
+        # and a reaper thread collects it (no zombie) and releases the lock then (one
+        # dump at a time, even so)
+        _hand_to_reaper(pid, pipe, chunks, path, t0, owner)
+        raise
+
+
+def _child(path, collect, values, preview_len, ppid, frames, names, gc_state, pipe,
+           owner_id):
+    """The fork child: dump, report on the pipe, os._exit. Runs no program code."""
+    code = 1
+    try:
+        _close(pipe, 0)
+        try:
+            if gc.get_freeze_count():
+                gc.unfreeze()
+        except Exception:
+            pass
+        r = _dump_here(path, collect, values, preview_len, "fork", ppid, frames, names,
+                       gc_state, (id(gc_state), id(pipe), owner_id))
+        frames = names = None
+        if r.ok:
+            msg = "ok %d %d %d %r" % (r.objects, r.edges, r.bytes, r.seconds)
+            code = 0
+        else:
+            msg = "error " + r.error
+        _write_all(pipe[1], msg.encode("utf-8", "backslashreplace"))
+    except BaseException as e:
+        try:
+            _write_all(pipe[1], ("error %s: %s" % (type(e).__name__, e)).encode(
+                "utf-8", "backslashreplace"))
+        except BaseException:
+            pass
     finally:
-        os.close(r_fd)
+        os._exit(code)
+
+
+def _close(pipe, i):
+    """Close pipe[i] once: the slot is cleared before the close, so an interruption can
+    leak the descriptor but never close it twice (it may be reused by then)."""
+    fd, pipe[i] = pipe[i], -1
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _hand_to_reaper(pid, pipe, chunks, path, t0, owner):
+    """A daemon thread finishes _collect_child and releases the lock."""
+    t = threading.Thread(target=_reap, args=(pid, pipe, chunks, path, t0),
+                         name="heapsnap-reaper", daemon=True)
+    t.start()
+    owner[0] = False
+
+
+def _collect_child(pid, pipe, chunks, path, t0):
+    """Read the child's report (appending to chunks), reap it; returns a DumpResult.
+    Resumable: after an interruption, calling it again with the same pipe and chunks
+    goes on where it stopped."""
+    while pipe[0] >= 0:
+        b = os.read(pipe[0], 65536)
+        if not b:
+            _close(pipe, 0)
+            break
+        chunks.append(b)
     try:
         _, status = os.waitpid(pid, 0)
-    except ChildProcessError:   # the host reaps its children itself (SIGCHLD)
-        status = -1
+    except ChildProcessError:   # the host reaps its children itself (SIGCHLD), or
+        status = -1             # an interrupted call already did
     msg = b"".join(chunks).decode("utf-8", "replace")
     seconds = time.perf_counter() - t0
     if msg.startswith("ok "):
@@ -1394,14 +1475,15 @@ def _collect_child(pid, r_fd, path, t0):
     return DumpResult(False, path, err, 0, 0, seconds, 0, pid)
 
 
-def _reap(pid, r_fd, path, t0):
+def _reap(pid, pipe, chunks, path, t0):
     try:
-        r = _collect_child(pid, r_fd, path, t0)
+        r = _collect_child(pid, pipe, chunks, path, t0)
         if not r.ok:
             _say("dump to %s failed: %s" % (path, r.error))
     except Exception as e:
         _say("dump to %s failed: %s" % (path, e))
     finally:
+        _close(pipe, 0)
         _lock.release()
 
 
