@@ -1652,16 +1652,27 @@ def main(argv=None):
     except ValueError as e:
         sys.stderr.write("heapsnap: %s\n" % e)
         return 2
-    import runpy
     sys.argv = [a.script] + list(a.args)
     sys.path.insert(0, os.path.dirname(os.path.abspath(a.script)))
-    global _script_globals
-    # keep the script's globals alive after it returns, so an at-exit dump sees them
-    _script_globals = runpy.run_path(a.script, run_name="__main__")
+    _run_as_main(a.script)
     return 0
 
 
-_script_globals = None
+def _run_as_main(script):
+    """Run `script` the way `python script.py` does: as a real module named __main__ in
+    sys.modules, which stays there after the script returns. An at-exit dump then shows
+    the script's globals under `module '__main__'`, not under this module."""
+    import types
+    with open(script, "rb") as f:
+        source = f.read()
+    code = compile(source, script, "exec")
+    main = types.ModuleType("__main__")
+    main.__file__ = script
+    main.__builtins__ = __builtins__
+    main.__loader__ = None
+    main.__spec__ = None
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
 
 
 if __name__ == "__main__":
