@@ -32,6 +32,19 @@ pub fn histogram(
     size: &(impl Fn(NodeId) -> u64 + Sync),
     dom: &Dominators,
 ) -> Vec<TypeStats> {
+    histogram_with(types, type_count, size, &|v| dom.is_reachable(v), Some(dom))
+}
+
+/// [`histogram`] with reachability from any search (`reachable(v)`), and retained
+/// sizes only when `dom` is given (0 otherwise): counts and shallow sizes do not need
+/// the dominator tree.
+pub fn histogram_with(
+    types: &[u32],
+    type_count: usize,
+    size: &(impl Fn(NodeId) -> u64 + Sync),
+    reachable: &(impl Fn(NodeId) -> bool + Sync),
+    dom: Option<&Dominators>,
+) -> Vec<TypeStats> {
     const CHUNK: usize = 1 << 16;
     let mut rows: Vec<TypeStats> = types
         .par_chunks(CHUNK)
@@ -47,7 +60,7 @@ pub fn histogram(
                     let s = size(v);
                     row.count += 1;
                     row.shallow = row.shallow.saturating_add(s);
-                    if !dom.is_reachable(v) {
+                    if !reachable(v) {
                         row.unreachable += 1;
                         row.unreachable_shallow = row.unreachable_shallow.saturating_add(s);
                     }
@@ -71,11 +84,13 @@ pub fn histogram(
     for (t, row) in rows.iter_mut().enumerate() {
         row.ty = t as u32;
     }
-    for (t, r) in retained_by_type(types, type_count, dom)
-        .into_iter()
-        .enumerate()
-    {
-        rows[t].retained = r;
+    if let Some(dom) = dom {
+        for (t, r) in retained_by_type(types, type_count, dom)
+            .into_iter()
+            .enumerate()
+        {
+            rows[t].retained = r;
+        }
     }
     rows
 }

@@ -134,15 +134,26 @@ impl<'s> Analysis<'s> {
     /// Totals every command reports beside its result.
     pub fn summary(&self) -> Summary {
         let total = self.snap.total_shallow_size();
-        let (reachable, unreachable_bytes) = match &self.dom {
-            Some(d) => {
+        let (reachable, unreachable_bytes) = match (&self.dom, &self.paths) {
+            (Some(d), _) => {
                 let sr = self.graph.super_root();
                 (
                     Some(d.reachable_count() as u64),
                     Some(total.saturating_sub(d.retained(sr))),
                 )
             }
-            None => (None, None),
+            (None, Some(p)) => {
+                let (count, bytes) = p
+                    .depths()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &d)| d != crate::graph::NONE)
+                    .fold((0u64, 0u64), |(c, b), (v, _)| {
+                        (c + 1, b.saturating_add(self.size(v as NodeId)))
+                    });
+                (Some(count), Some(total.saturating_sub(bytes)))
+            }
+            (None, None) => (None, None),
         };
         Summary {
             objects: self.graph.len() as u64,
@@ -156,15 +167,23 @@ impl<'s> Analysis<'s> {
         }
     }
 
-    /// The type histogram (needs dominators).
+    /// The type histogram: with retained sizes when dominators were computed, else
+    /// counts and shallow sizes, with reachability from the shortest-path search (one of
+    /// the two is needed).
     pub fn histogram(&self) -> Vec<TypeStats> {
         let size = |v: NodeId| self.size(v);
-        histogram::histogram(
-            self.snap.types_of(),
-            self.snap.type_count(),
-            &size,
-            self.dom(),
-        )
+        let (types, type_count) = (self.snap.types_of(), self.snap.type_count());
+        match (&self.dom, &self.paths) {
+            (Some(dom), _) => histogram::histogram(types, type_count, &size, dom),
+            (None, Some(paths)) => histogram::histogram_with(
+                types,
+                type_count,
+                &size,
+                &|v| paths.depth(v).is_some(),
+                None,
+            ),
+            (None, None) => panic!("histogram needs dominators or paths"),
+        }
     }
 
     /// Cycle groups (needs dominators and components).

@@ -37,13 +37,15 @@ struct Row {
 
 pub(super) fn run<W: Write>(args: &DumpArgs, by: TopBy, limit: usize, out: &mut W) -> Result<()> {
     let snap = open(args)?;
-    // Retained sizes need the dominator tree; counts and sizes do not, but the histogram
-    // reports unreachable objects, which comes from the same search.
+    // Retained sizes need the dominator tree; counts and sizes need only reachability
+    // (for the unreachable column), which the cheaper breadth-first search gives.
+    let retained = by == TopBy::Retained;
     let a = analyze(
         &snap,
         &args.dump,
         Needs {
-            dominators: true,
+            dominators: retained,
+            paths: !retained,
             ..Needs::default()
         },
     )?;
