@@ -51,6 +51,8 @@ pub enum RefsFormat {
     Text,
     /// Graphviz DOT.
     Dot,
+    /// A self-contained SVG picture (laid out by heapsnap: no graphviz needed).
+    Svg,
 }
 
 /// Output format of `export`.
@@ -60,6 +62,8 @@ pub enum ExportFormat {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// Chrome DevTools' `.heapsnapshot` JSON, for the DevTools Memory panel.
+    Heapsnapshot,
 }
 
 /// A heapsnap command.
@@ -168,6 +172,65 @@ pub enum Command {
         /// Keep housekeeping edges in the cycle search.
         #[arg(long)]
         all_edges: bool,
+    },
+    /// Compare dumps: growth by type, new top retainers, new cycles; with three dumps,
+    /// the objects born between the first two that are still alive in the third.
+    Diff {
+        /// Two or three dump files, oldest first.
+        #[arg(num_args = 2..=3, required = true)]
+        dumps: Vec<PathBuf>,
+        /// Rows shown per table (0: all).
+        #[arg(short = 'n', long = "limit", default_value_t = 20)]
+        limit: usize,
+        /// Print a JSON envelope instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Skip the section checksums (faster on large trusted dumps).
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Write a self-contained HTML report (works offline): overview, leak suspects,
+    /// dominator treemap, histogram, cycles, paths, and growth against a baseline.
+    Report {
+        #[command(flatten)]
+        args: DumpArgs,
+        /// An older dump of the same process: adds the growth table.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// The HTML file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
+    /// Compress a dump for sharing (zstd); heapsnap opens packed dumps directly.
+    Pack {
+        #[command(flatten)]
+        args: DumpArgs,
+        /// The packed file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// zstd level (1-22).
+        #[arg(long, default_value_t = 19)]
+        level: i32,
+    },
+    /// Decompress a packed dump back to a plain dump file.
+    Unpack {
+        #[command(flatten)]
+        args: DumpArgs,
+        /// The dump file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
+    /// Write a copy of a dump without value previews (and, with --names, without
+    /// names and labels), keeping the graph intact.
+    Redact {
+        #[command(flatten)]
+        args: DumpArgs,
+        /// The dump file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Also replace type, module and root names and edge labels by placeholders.
+        #[arg(long)]
+        names: bool,
     },
     /// Write a deterministic synthetic heap-shaped dump (for benchmarks and scale tests).
     Synth {

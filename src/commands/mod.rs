@@ -4,11 +4,15 @@
 mod check;
 mod cycles;
 pub mod decode;
+mod diff;
 mod dominators;
 mod export;
 pub mod info;
+mod pack;
 mod path;
+mod redact;
 mod refs;
+mod report;
 mod synth;
 mod top;
 
@@ -66,6 +70,28 @@ pub fn run<W: Write>(cmd: &Command, out: &mut W) -> Result<()> {
             output.as_deref(),
             out,
         ),
+        Command::Diff {
+            dumps,
+            limit,
+            json,
+            no_verify,
+        } => diff::run(dumps, *limit, *json, *no_verify, out),
+        Command::Report {
+            args,
+            baseline,
+            output,
+        } => report::run(args, baseline.as_deref(), output, out),
+        Command::Pack {
+            args,
+            output,
+            level,
+        } => pack::pack(args, output, *level, out),
+        Command::Unpack { args, output } => pack::unpack(args, output, out),
+        Command::Redact {
+            args,
+            output,
+            names,
+        } => redact::run(args, output, *names, out),
         Command::Synth {
             objects,
             edges_per_object,

@@ -205,6 +205,9 @@ pub(super) fn run<W: Write>(
         match o.format {
             RefsFormat::Text => write_text(&data, o.back, &mut buf)?,
             RefsFormat::Dot => write_dot(&data, o.back, &mut buf)?,
+            RefsFormat::Svg => {
+                return Err(Error::input("refs --format svg is being built (issue 4)"));
+            }
         }
     }
     match output {
