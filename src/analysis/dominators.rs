@@ -16,11 +16,19 @@
 //! and a retained size of 0; they are reported separately.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
 use crate::graph::{Graph, NodeId, NONE};
 use crate::memory;
+
+/// A preorder numbering of the dominator tree.
+#[derive(Clone, Debug)]
+struct TreeNumbers {
+    pre: Vec<u32>,
+    size: Vec<u32>,
+}
 
 /// The dominator tree of a graph and every object's retained size.
 #[derive(Clone, Debug)]
@@ -34,11 +42,11 @@ pub struct Dominators {
     /// ascending by preorder of the search.
     child_start: Vec<u64>,
     children: Vec<NodeId>,
-    /// Per object: position in a preorder of the dominator tree, [`NONE`] if unreachable;
-    /// the objects `v` dominates are exactly the positions
-    /// `tree_pre[v] .. tree_pre[v] + tree_size[v]`.
-    tree_pre: Vec<u32>,
-    tree_size: Vec<u32>,
+    /// Per object: position in a preorder of the dominator tree, [`NONE`] if unreachable,
+    /// and the size of its subtree: the objects `v` dominates are exactly the positions
+    /// `pre[v] .. pre[v] + size[v]`. Numbered on first use (cycle grouping needs it,
+    /// the histogram does not).
+    tree: OnceLock<TreeNumbers>,
     reachable: usize,
 }
 
@@ -97,25 +105,26 @@ impl Dominators {
         }
         drop(cursor);
 
-        let mut dom = Dominators {
+        let dom = Dominators {
             n,
             idom,
             retained,
             child_start,
             children,
-            tree_pre: Vec::new(),
-            tree_size: Vec::new(),
+            tree: OnceLock::new(),
             reachable: count - 1,
         };
         super::timing("dominators.retained_children", t);
-        let t = std::time::Instant::now();
-        dom.number_tree();
-        super::timing("dominators.tree", t);
         dom
     }
 
+    /// The preorder numbering of the dominator tree, computed on first use.
+    fn tree(&self) -> &TreeNumbers {
+        self.tree.get_or_init(|| self.number_tree())
+    }
+
     /// Numbers the dominator tree in preorder (iteratively) for the interval queries.
-    fn number_tree(&mut self) {
+    fn number_tree(&self) -> TreeNumbers {
         let n = self.n;
         let mut pre = memory::filled(n, NONE);
         let mut size = memory::filled(n, 0u32);
@@ -136,8 +145,7 @@ impl Dominators {
                 }
             }
         }
-        self.tree_pre = pre;
-        self.tree_size = size;
+        TreeNumbers { pre, size }
     }
 
     /// Number of objects reachable from the super-root.
@@ -147,7 +155,7 @@ impl Dominators {
 
     /// True if `v` is reachable from the roots.
     pub fn is_reachable(&self, v: NodeId) -> bool {
-        self.tree_pre[v as usize] != NONE
+        self.idom[v as usize] != NONE
     }
 
     /// The immediate dominator of `v`: an object, the super-root (`n`) or [`NONE`] for an
@@ -180,24 +188,30 @@ impl Dominators {
 
     /// Position of `v` in the dominator-tree preorder ([`NONE`] if unreachable).
     pub fn tree_position(&self, v: NodeId) -> u32 {
-        self.tree_pre[v as usize]
+        self.tree().pre[v as usize]
     }
 
     /// Number of objects `v` dominates, itself included (0 if unreachable).
     pub fn tree_size(&self, v: NodeId) -> u32 {
-        self.tree_size[v as usize]
+        self.tree().size[v as usize]
     }
 
     /// True if `a` dominates `b` (every object dominates itself).
     pub fn dominates(&self, a: NodeId, b: NodeId) -> bool {
-        let (pa, pb) = (self.tree_pre[a as usize], self.tree_pre[b as usize]);
-        pa != NONE && pb != NONE && pb >= pa && pb - pa < self.tree_size[a as usize]
+        let t = self.tree();
+        let (pa, pb) = (t.pre[a as usize], t.pre[b as usize]);
+        pa != NONE && pb != NONE && pb >= pa && pb - pa < t.size[a as usize]
     }
 
     /// Bytes of memory held.
     pub fn heap_bytes(&self) -> usize {
-        4 * (self.idom.len() + self.children.len() + self.tree_pre.len() + self.tree_size.len())
+        let tree = self
+            .tree
+            .get()
+            .map_or(0, |t| 4 * (t.pre.len() + t.size.len()));
+        4 * (self.idom.len() + self.children.len())
             + 8 * (self.retained.len() + self.child_start.len())
+            + tree
     }
 }
 
