@@ -8,6 +8,7 @@
 
 pub mod components;
 pub mod cycles;
+pub mod diff;
 pub mod dominators;
 pub mod histogram;
 pub mod paths;

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod corruption;
+mod diff;
 mod oracles;
 mod regressions;
 mod robustness;
