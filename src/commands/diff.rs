@@ -5,12 +5,13 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use serde::Serialize;
 
 use super::{analyze, out_err, ObjectJson};
 use crate::analysis::diff::{self as d, Side, TypeTable};
-use crate::analysis::{Analysis, Needs};
+use crate::analysis::{timing, Analysis, Needs};
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
 use crate::names::{self, TypeNames};
@@ -226,19 +227,27 @@ pub(super) fn run<W: Write>(
         keys: table.keys(i),
     };
 
+    let t = Instant::now();
     let at = d::same_address(&snaps[0], &snaps[last]).map_err(|e| e.in_file(&dumps[0]))?;
     let matched = d::matching(side(0), side(last), &at, false);
     drop(at);
+    timing("diff.match", t);
+    let t = Instant::now();
     let growth = d::type_growth(side(0), side(last), table.len());
+    timing("diff.growth", t);
+    let t = Instant::now();
     let new_retainers = d::new_retainers(&new, &matched);
     let grown = d::grown_retainers(&old, &new, &matched);
     drop(matched);
+    timing("diff.retainers", t);
+    let t = Instant::now();
     let cycles = d::cycle_growth(
         &old.cycle_groups(),
         table.keys(0),
         &new.cycle_groups(),
         table.keys(last),
     );
+    timing("diff.cycles", t);
     let survivors = if three {
         Some(survivors(
             &new,
@@ -397,15 +406,48 @@ fn survivors(
     limit: usize,
     dumps: &[PathBuf],
 ) -> Result<SurvivorsJson> {
+    let t = Instant::now();
     let s = d::survivors(a_side, b_side, c_side).map_err(|(i, e)| e.in_file(&dumps[i]))?;
     let paths = c.paths();
     let groups = d::survivors_by_type(c_side, &s.objects, |v| paths.depth(v).is_some());
+    timing("diff.survivors", t);
+    let t = Instant::now();
     let shown = if limit == 0 {
         groups.len()
     } else {
         limit.min(groups.len())
     };
     let hex = |v: NodeId| format!("{:#x}", c.snap.addresses()[v as usize]);
+    let types = groups[..shown]
+        .iter()
+        .map(|g| {
+            let shapes = d::path_shapes(c, &g.objects);
+            SurvivorType {
+                ty: table.name(g.key).to_owned(),
+                count: g.objects.len() as u64,
+                shallow: g.shallow,
+                unreachable: g.unreachable,
+                examples: g
+                    .objects
+                    .iter()
+                    .take(EXAMPLE_SURVIVORS)
+                    .map(|&v| hex(v))
+                    .collect(),
+                more_paths: shapes.len().saturating_sub(SHAPES_PER_TYPE) as u64,
+                paths: shapes
+                    .into_iter()
+                    .take(SHAPES_PER_TYPE)
+                    .map(|p| Shape {
+                        objects: p.objects,
+                        root: p.root,
+                        chain: p.chain,
+                        example: hex(p.example),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    timing("diff.path_shapes", t);
     Ok(SurvivorsJson {
         born: s.born,
         born_shallow: s.born_shallow,
@@ -413,35 +455,7 @@ fn survivors(
         alive_shallow: groups.iter().fold(0u64, |t, g| t.saturating_add(g.shallow)),
         unreachable: groups.iter().map(|g| g.unreachable).sum(),
         more_types: (groups.len() - shown) as u64,
-        types: groups[..shown]
-            .iter()
-            .map(|g| {
-                let shapes = d::path_shapes(c, &g.objects);
-                SurvivorType {
-                    ty: table.name(g.key).to_owned(),
-                    count: g.objects.len() as u64,
-                    shallow: g.shallow,
-                    unreachable: g.unreachable,
-                    examples: g
-                        .objects
-                        .iter()
-                        .take(EXAMPLE_SURVIVORS)
-                        .map(|&v| hex(v))
-                        .collect(),
-                    more_paths: shapes.len().saturating_sub(SHAPES_PER_TYPE) as u64,
-                    paths: shapes
-                        .into_iter()
-                        .take(SHAPES_PER_TYPE)
-                        .map(|p| Shape {
-                            objects: p.objects,
-                            root: p.root,
-                            chain: p.chain,
-                            example: hex(p.example),
-                        })
-                        .collect(),
-                }
-            })
-            .collect(),
+        types,
     })
 }
 
