@@ -505,3 +505,121 @@ pub fn mutate_sections(
     data[..out.len()].copy_from_slice(&out);
     Some(out.len())
 }
+
+/// Runs `data` (checksums not verified: callers fix them first) through the analysis
+/// engine and through every analysis command of the CLI, text and JSON. Panics (the
+/// finding) when a path panics or an invariant breaks.
+pub fn exercise_analysis(data: &[u8]) {
+    use heapsnap::analysis::{Analysis, Needs};
+    use heapsnap::graph::NodeId;
+
+    let Ok(snap) = Snapshot::from_bytes(data, Verify::SkipChecksums) else {
+        return;
+    };
+    let mut needs = Needs::all();
+    for all_edges in [false, true] {
+        needs.all_edges = all_edges;
+        let a = match Analysis::run(&snap, needs) {
+            Ok(a) => a,
+            Err(e) => {
+                check_error(&e);
+                return;
+            }
+        };
+        let s = a.summary();
+        let dom = a.dom();
+        let n = a.graph.len();
+        let sr = a.graph.super_root();
+        if s.shallow_bytes < u64::MAX / 4 {
+            assert_eq!(
+                dom.retained(sr) + s.unreachable_bytes.unwrap(),
+                s.shallow_bytes,
+                "reachable + unreachable != total"
+            );
+        }
+        for v in 0..n.min(64) as NodeId {
+            if dom.is_reachable(v) {
+                assert!(dom.retained(v) >= a.size(v).min(u64::MAX / 4) || a.size(v) > u64::MAX / 4);
+                let d = dom.idom(v);
+                assert!(d == sr || dom.dominates(d, v));
+                let paths = a.paths().paths_to(&a.graph, v, 3);
+                assert!(!paths.is_empty() && paths.len() <= 3);
+                for p in &paths {
+                    assert_eq!(p.last().map(|s| s.0), Some(v));
+                    assert!(a.graph.is_root(p[0].0));
+                }
+            } else {
+                assert_eq!(dom.retained(v), 0);
+                assert!(a.paths().depth(v).is_none());
+            }
+            let _ = heapsnap::names::describe(&snap, &a.names, v);
+            let _ = heapsnap::names::root_description(&snap, &a.graph, v);
+            for k in a.graph.edge_range(v).take(8) {
+                let _ = heapsnap::names::edge_label(&snap, &a.graph, v, k);
+            }
+            let _ = a.graph.predecessors(v);
+        }
+        let rows = a.histogram();
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), n as u64);
+        for g in a.cycle_groups() {
+            assert!(g.cycles >= 1 && g.objects >= g.cycles && g.reachable <= g.cycles);
+        }
+    }
+    commands(data, &snap);
+}
+
+/// The analysis commands of the CLI on `data`, written to a scratch file: each must
+/// succeed or fail with one line.
+fn commands(data: &[u8], snap: &Snapshot) {
+    use heapsnap::cli::{Command, DumpArgs, ExportFormat, RefsFormat, TopBy};
+
+    let path = std::env::temp_dir().join(format!("heapsnap-fuzz-{}.hsnap", std::process::id()));
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let args = |json: bool| DumpArgs {
+        dump: path.clone(),
+        json,
+        no_verify: true,
+    };
+    let type_name = snap
+        .types()
+        .first()
+        .map(|t| snap.string(u64::from(t.name)).to_owned())
+        .unwrap_or_else(|| "dict".to_owned());
+    let mut cmds = Vec::new();
+    for json in [false, true] {
+        for by in [TopBy::Count, TopBy::Size, TopBy::Retained] {
+            cmds.push(Command::Top { args: args(json), by, limit: 5 });
+        }
+        cmds.push(Command::Dominators { args: args(json), limit: 3, depth: 3 });
+        for all_edges in [false, true] {
+            cmds.push(Command::Cycles { args: args(json), limit: 3, all_edges });
+        }
+        for target in ["#0".to_owned(), type_name.clone()] {
+            cmds.push(Command::Path { args: args(json), target, k: 2 });
+        }
+        for (back, format) in [(false, RefsFormat::Text), (true, RefsFormat::Dot)] {
+            cmds.push(Command::Refs {
+                args: args(json),
+                target: "#0".to_owned(),
+                back,
+                depth: 2,
+                max_nodes: 20,
+                fanout: 4,
+                format,
+                output: None,
+            });
+        }
+    }
+    for format in [ExportFormat::Csv, ExportFormat::Jsonl] {
+        cmds.push(Command::Export { args: args(false), format, output: None, all_edges: false });
+    }
+    for cmd in &cmds {
+        if let Err(e) = heapsnap::commands::run(cmd, &mut sink()) {
+            let msg = e.to_string();
+            assert!(!msg.contains('\n'), "multi-line error from {cmd:?}: {msg:?}");
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}

@@ -39,6 +39,9 @@ fn fuzz_paths(what: &str, bytes: &[u8]) {
         if run(&fixed).is_err() {
             panic!("{what}: the `reader_nocrc` fuzz target's paths panic");
         }
+        if std::panic::catch_unwind(|| fuzz::exercise_analysis(&fixed)).is_err() {
+            panic!("{what}: the `analysis` fuzz target's paths panic");
+        }
     }
 }
 
@@ -84,7 +87,7 @@ fn vectors_and_fuzz_seeds_pass_the_fuzz_harness() {
         assert_eq!(fuzz::fix_checksums(&bytes).as_deref(), Some(&bytes[..]));
         fuzz_paths(name, &bytes);
     }
-    for target in ["reader", "reader_nocrc"] {
+    for target in ["reader", "reader_nocrc", "analysis"] {
         let seeds = files_in(&root().join("fuzz/corpus").join(target));
         assert!(!seeds.is_empty(), "no seeds for {target}");
         for path in seeds {
