@@ -1,6 +1,8 @@
 //! `heapsnap export`: one row per object, for pandas, DuckDB or any other engine. Each
 //! row: index, address, type, shallow and retained size, immediate dominator, distance
-//! from the roots, reference-cycle (SCC) id and size, flags.
+//! from the roots, reference-cycle (SCC) id and size, flags. Or the whole graph as a
+//! Chrome DevTools `.heapsnapshot` (`report::heapsnapshot`), which needs no analysis:
+//! its readers compute dominators themselves.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -14,6 +16,7 @@ use crate::cli::{DumpArgs, ExportFormat};
 use crate::error::{Error, Result};
 use crate::format::object_flags;
 use crate::graph::{NodeId, NONE};
+use crate::report::heapsnapshot;
 use crate::report::json::write_envelope;
 
 /// Column names, in order.
@@ -48,27 +51,23 @@ pub(super) fn run<W: Write>(
     all_edges: bool,
     out: &mut W,
 ) -> Result<()> {
-    if format == ExportFormat::Heapsnapshot {
-        return Err(Error::input(
-            "export --format heapsnapshot is being built (issue 4)",
-        ));
-    }
     if args.json && output.is_none() {
         return Err(Error::input(
             "export --json prints a summary of the export: give the rows a file with -o",
         ));
     }
     let snap = open(args)?;
-    let a = analyze(
-        &snap,
-        &args.dump,
+    let needs = if format == ExportFormat::Heapsnapshot {
+        Needs::default()
+    } else {
         Needs {
             dominators: true,
             components: true,
             all_edges,
             paths: true,
-        },
-    )?;
+        }
+    };
+    let a = analyze(&snap, &args.dump, needs)?;
     match output {
         Some(path) => {
             let file =
@@ -89,7 +88,11 @@ pub(super) fn run<W: Write>(
             },
             output: output.map(|p| p.display().to_string()).unwrap_or_default(),
             rows: a.graph.len() as u64,
-            columns: &COLUMNS,
+            columns: if format == ExportFormat::Heapsnapshot {
+                &[]
+            } else {
+                &COLUMNS
+            },
             summary: a.summary(),
         };
         write_envelope(out, "export", &data)?;
@@ -115,6 +118,9 @@ fn csv_field(s: &str) -> String {
 }
 
 fn write_rows<W: Write>(a: &Analysis<'_>, format: ExportFormat, out: &mut W) -> Result<()> {
+    if format == ExportFormat::Heapsnapshot {
+        return heapsnapshot::write(a, out);
+    }
     let dom = a.dom();
     let comps = a.components();
     let paths = a.paths();
@@ -164,7 +170,7 @@ fn write_rows<W: Write>(a: &Analysis<'_>, format: ExportFormat, out: &mut W) -> 
                 reachable,
                 flag_names(flags[i]),
             ),
-            ExportFormat::Heapsnapshot => Ok(()),
+            ExportFormat::Heapsnapshot => unreachable!("written above"),
             ExportFormat::Jsonl => writeln!(
                 out,
                 "{{\"index\":{v},\"address\":\"{:#x}\",\"type\":{},\"shallow_size\":{},\"retained_size\":{},\"idom\":{},\"distance\":{},\"cycle\":{},\"cycle_size\":{cycle_size},\"root\":{},\"reachable\":{},\"flags\":\"{}\"}}",

@@ -1,6 +1,7 @@
 //! `heapsnap refs`: the neighbourhood of one object, like objgraph's `show_refs` and
 //! `show_backrefs`: what it refers to (or, with `--back`, what refers to it), a few
-//! levels deep, as an indented tree or as Graphviz DOT.
+//! levels deep, as an indented tree, as Graphviz DOT, or as an SVG picture laid out by
+//! heapsnap ([`crate::report::svg`]).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,6 +17,7 @@ use crate::format::type_flags::HAS_FINALIZER;
 use crate::graph::{Graph, NodeId};
 use crate::names;
 use crate::report::json::write_envelope;
+use crate::report::svg;
 use crate::report::text::{count, escape, quote, short_bytes};
 
 /// What to show.
@@ -205,9 +207,7 @@ pub(super) fn run<W: Write>(
         match o.format {
             RefsFormat::Text => write_text(&data, o.back, &mut buf)?,
             RefsFormat::Dot => write_dot(&data, o.back, &mut buf)?,
-            RefsFormat::Svg => {
-                return Err(Error::input("refs --format svg is being built (issue 4)"));
-            }
+            RefsFormat::Svg => write_svg(&data, o.back, o.depth, &mut buf),
         }
     }
     match output {
@@ -386,4 +386,45 @@ fn write_dot(d: &RefsData, back: bool, out: &mut Vec<u8>) -> Result<()> {
         .map_err(out_err)?;
     }
     writeln!(out, "}}").map_err(out_err)
+}
+
+/// The neighbourhood as an SVG picture.
+fn write_svg(d: &RefsData, back: bool, depth: usize, out: &mut Vec<u8>) {
+    let target = &d.objects[0].object;
+    let picture = svg::Picture {
+        title: format!(
+            "{} of {} at {} (depth {depth}): {} objects, {} references",
+            if back { "referrers" } else { "referents" },
+            target.ty,
+            target.address,
+            d.objects.len(),
+            d.references.len()
+        ),
+        back,
+        nodes: d
+            .objects
+            .iter()
+            .map(|n| svg::Node {
+                ty: n.object.ty.clone(),
+                value: n.object.value.clone(),
+                address: n.object.address.clone(),
+                size: n.object.shallow,
+                distance: n.distance,
+                finalizer: n.finalizer,
+                in_cycle: n.in_cycle,
+                more: n.more,
+            })
+            .collect(),
+        edges: d
+            .references
+            .iter()
+            .map(|r| svg::Edge {
+                from: r.from,
+                to: r.to,
+                label: r.label.clone(),
+            })
+            .collect(),
+        truncated: d.truncated,
+    };
+    out.extend_from_slice(svg::render(&picture).as_bytes());
 }

@@ -10,5 +10,6 @@ mod oracles;
 mod regressions;
 mod robustness;
 mod roundtrip;
+mod svg;
 mod util;
 mod vectors;
