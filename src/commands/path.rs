@@ -26,21 +26,22 @@ struct ObjectPaths {
     paths: Vec<PathJson>,
 }
 
+/// One retention path as `path` prints it; `report` embeds the same.
 #[derive(Serialize)]
-struct PathJson {
+pub(super) struct PathJson {
     /// Why the first object is a root.
-    root: String,
+    pub(super) root: String,
     /// The chain in one line: `module 'app' -> dict['cache'] -> list[3] -> Item`.
-    chain: String,
-    steps: Vec<Step>,
+    pub(super) chain: String,
+    pub(super) steps: Vec<Step>,
 }
 
 #[derive(Serialize)]
-struct Step {
+pub(super) struct Step {
     /// The label of the reference from the previous step to this object, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    edge: Option<String>,
-    object: ObjectJson,
+    pub(super) edge: Option<String>,
+    pub(super) object: ObjectJson,
 }
 
 #[derive(Serialize)]
@@ -126,6 +127,17 @@ fn render(a: &Analysis<'_>, path: &[PathStep]) -> (String, Vec<Step>) {
     (chain(a, path, false), steps)
 }
 
+/// `path` (root first, as [`crate::analysis::Paths::paths_to`] gives it) with its
+/// root's description, its one-line chain and its labelled steps.
+pub(super) fn path_json(a: &Analysis<'_>, path: &[PathStep]) -> PathJson {
+    let (chain, steps) = render(a, path);
+    PathJson {
+        root: root_of(a, path[0].0),
+        chain,
+        steps,
+    }
+}
+
 fn root_of(a: &Analysis<'_>, v: NodeId) -> String {
     names::root_description(a.snap, &a.graph, v).unwrap_or_else(|| "root".to_owned())
 }
@@ -142,17 +154,7 @@ fn object_paths<W: Write>(
         summary: a.summary(),
         target: ObjectJson::new(a, v),
         depth: a.paths().depth(v),
-        paths: paths
-            .iter()
-            .map(|p| {
-                let (chain, steps) = render(a, p);
-                PathJson {
-                    root: root_of(a, p[0].0),
-                    chain,
-                    steps,
-                }
-            })
-            .collect(),
+        paths: paths.iter().map(|p| path_json(a, p)).collect(),
     };
     if json {
         return write_envelope(out, "path", &data);

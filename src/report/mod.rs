@@ -2,6 +2,7 @@
 //! terminal-safe text ([`text`]).
 
 pub mod heapsnapshot;
+pub mod html;
 pub mod json;
 pub mod svg;
 pub mod text;

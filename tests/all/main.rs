@@ -8,6 +8,7 @@ mod corruption;
 mod diff;
 mod oracles;
 mod regressions;
+mod report;
 mod robustness;
 mod roundtrip;
 mod svg;
