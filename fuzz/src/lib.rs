@@ -590,14 +590,30 @@ fn commands(data: &[u8], snap: &Snapshot) {
     let mut cmds = Vec::new();
     for json in [false, true] {
         for by in [TopBy::Count, TopBy::Size, TopBy::Retained] {
-            cmds.push(Command::Top { args: args(json), by, limit: 5 });
+            cmds.push(Command::Top {
+                args: args(json),
+                by,
+                limit: 5,
+            });
         }
-        cmds.push(Command::Dominators { args: args(json), limit: 3, depth: 3 });
+        cmds.push(Command::Dominators {
+            args: args(json),
+            limit: 3,
+            depth: 3,
+        });
         for all_edges in [false, true] {
-            cmds.push(Command::Cycles { args: args(json), limit: 3, all_edges });
+            cmds.push(Command::Cycles {
+                args: args(json),
+                limit: 3,
+                all_edges,
+            });
         }
         for target in ["#0".to_owned(), type_name.clone()] {
-            cmds.push(Command::Path { args: args(json), target, k: 2 });
+            cmds.push(Command::Path {
+                args: args(json),
+                target,
+                k: 2,
+            });
         }
         for (back, format) in [(false, RefsFormat::Text), (true, RefsFormat::Dot)] {
             cmds.push(Command::Refs {
@@ -613,12 +629,20 @@ fn commands(data: &[u8], snap: &Snapshot) {
         }
     }
     for format in [ExportFormat::Csv, ExportFormat::Jsonl] {
-        cmds.push(Command::Export { args: args(false), format, output: None, all_edges: false });
+        cmds.push(Command::Export {
+            args: args(false),
+            format,
+            output: None,
+            all_edges: false,
+        });
     }
     for cmd in &cmds {
         if let Err(e) = heapsnap::commands::run(cmd, &mut sink()) {
             let msg = e.to_string();
-            assert!(!msg.contains('\n'), "multi-line error from {cmd:?}: {msg:?}");
+            assert!(
+                !msg.contains('\n'),
+                "multi-line error from {cmd:?}: {msg:?}"
+            );
         }
     }
     let _ = std::fs::remove_file(&path);
