@@ -9,9 +9,10 @@ It handles fake requests in a loop. Each request:
    define ``__del__`` (collectable since Python 3.4, but it survives until a full
    collection, and the cycle report should flag the finalizers).
 
-Run it alone (``python examples/leaky_service.py --requests 20000``) or under the
-dumper (``python -m heapsnap run --at-exit --dir out examples/leaky_service.py``),
-then look at the dump with ``heapsnap info``.
+Run it alone (``python examples/leaky_service.py --requests 20000``), under the
+dumper (``python -m heapsnap run --at-exit --dir out examples/leaky_service.py``), or
+with ``--dump-every N --dump-dir out`` to dump it every N requests, then compare the
+dumps with ``heapsnap diff`` and ``heapsnap report --baseline``.
 """
 
 import argparse
@@ -74,10 +75,19 @@ def handle_request(request_id):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--dump-every", type=int, default=0, metavar="N",
+                        help="dump the heap every N requests (needs the heapsnap dumper)")
+    parser.add_argument("--dump-dir", default=".", help="where --dump-every writes")
     args = parser.parse_args(argv)
     total = 0
     for request_id in range(args.requests):
         total += handle_request(request_id)
+        if args.dump_every and (request_id + 1) % args.dump_every == 0:
+            import heapsnap
+
+            path = "%s/leaky-%06d.hsnap" % (args.dump_dir, request_id + 1)
+            result = heapsnap.dump(path)
+            sys.stdout.write("dumped %s: %s\n" % (path, "ok" if result.ok else result.error))
     sys.stdout.write(
         "served %d requests, %d listeners, %d cached pages\n"
         % (args.requests, len(BUS.listeners), len(RESPONSE_CACHE))
