@@ -58,7 +58,11 @@ pub(super) fn run<W: Write>(
     }
     let snap = open(args)?;
     let needs = if format == ExportFormat::Heapsnapshot {
-        Needs::default()
+        // The graph is all the file needs; reachability only for the --json summary.
+        Needs {
+            paths: args.json,
+            ..Needs::default()
+        }
     } else {
         Needs {
             dominators: true,
