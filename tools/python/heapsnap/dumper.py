@@ -105,6 +105,7 @@ _PY = sys.version_info[:2]
 _TPFLAGS_INLINE_VALUES = 1 << 2
 _TPFLAGS_MANAGED_DICT = 1 << 4
 _TPFLAGS_HEAPTYPE = 1 << 9
+_TPFLAGS_READY = 1 << 12     # PyType_Ready has run: tp_dict, tp_mro, tp_bases are set
 _TPFLAGS_HAVE_GC = 1 << 14
 _CO_OPTIMIZED = 1
 
@@ -659,6 +660,11 @@ class _Walker(object):
             r = refs[j]
             if tf & _TPFLAGS_HEAPTYPE:
                 x = [_T_NAME(o), _T_QUALNAME(o)]
+            elif not tf & _TPFLAGS_READY:
+                # a static type never readied (e.g. _testcapi's): its dict, mro and
+                # bases are NULL and their getters crash the interpreter
+                x = []
+                self.incomplete.append(base + j)
             else:
                 x = gc.get_referents(_T_DICT(o))
                 x.append(_T_MRO(o))

@@ -889,3 +889,26 @@ def test_deep_chain_and_wide_list(python):
     assert b - a == exp["n"]
     assert target[a:b] == array.array("Q", [exp["item"]]) * exp["n"]
     assert c["refcount"][index[exp["item"]]] == exp["n"] + 1
+
+
+UNREADY_TYPE = r'''
+try:
+    import _testcapi   # holds static types that PyType_Ready never ran on
+    EXP["testcapi"] = True
+except ImportError:
+    EXP["testcapi"] = False
+DUMP()
+finish()
+'''
+
+
+def test_static_type_never_readied(python, tmp_path_factory):
+    """_testcapi (imported by pympler, among others) holds a static type that was never
+    readied: the getters of its __dict__, __mro__ and __bases__ dereference NULL. The
+    dump used to segfault the host on 3.8 to 3.11; now it skips the type's referents
+    and flags it incomplete."""
+    exp, s = _scenario(python, tmp_path_factory, "unready", UNREADY_TYPE)
+    if not exp["testcapi"]:
+        pytest.skip("this interpreter has no _testcapi")
+    assert exp["results"][0][0], exp["results"][0][1]
+    assert s is not None and len(s.objects) > 0
