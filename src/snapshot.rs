@@ -2,6 +2,14 @@
 //! 8-byte-aligned buffer when mapping is impossible), runs every check of SPEC section 7
 //! (see `validate.rs`) and then hands out the columns as typed slices that point
 //! into the file's bytes: no parsing, no copies.
+//!
+//! A packed dump (SPEC section 9, [`packed`]) is recognised by its magic and unpacked
+//! once into a cache file named by the dump's SHA-256 (`$XDG_CACHE_HOME/heapsnap/`,
+//! else `~/.cache/heapsnap/`, else `heapsnap-<uid>` in the temporary directory), which
+//! is then mapped like any dump; when no private cache directory can be used, it is
+//! unpacked into memory.
+
+pub mod packed;
 
 use std::fs::File;
 use std::io::Read;
@@ -10,7 +18,7 @@ use std::path::Path;
 
 use memmap2::Mmap;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::read::len_u64;
 use crate::format::{
     fact_kind, kind, FactRecord, RootRecord, TypeRecord, ValueRecord, WideSizeRecord, SIZE_SENTINEL,
@@ -106,19 +114,117 @@ impl Snapshot {
         } else {
             read_all(file).map_err(|e| e.in_file(path))?
         };
-        Snapshot::from_data(data, verify).map_err(|e| e.in_file(path))
+        Snapshot::from_file_data(data, verify).map_err(|e| e.in_file(path))
     }
 
     /// Opens `path` by reading it into memory, never mapping it (the mmap fallback path).
     pub fn open_read(path: &Path, verify: Verify) -> Result<Snapshot> {
         let file = File::open(path).map_err(|e| Error::io("cannot open", e).in_file(path))?;
         let data = read_all(file).map_err(|e| e.in_file(path))?;
-        Snapshot::from_data(data, verify).map_err(|e| e.in_file(path))
+        Snapshot::from_file_data(data, verify).map_err(|e| e.in_file(path))
     }
 
-    /// Validates a copy of `bytes` (copied to get 8-byte alignment).
+    /// Validates a copy of `bytes` (copied to get 8-byte alignment). Packed bytes are
+    /// unpacked in memory (no cache file).
     pub fn from_bytes(bytes: &[u8], verify: Verify) -> Result<Snapshot> {
+        if packed::is_packed(bytes) {
+            return Snapshot::unpack_in_memory(bytes, verify);
+        }
         Snapshot::from_data(Data::copy_aligned(bytes), verify)
+    }
+
+    /// A dump, or a packed dump to unpack (through the cache) first.
+    fn from_file_data(data: Data, verify: Verify) -> Result<Snapshot> {
+        if packed::is_packed(data.bytes()) {
+            return Snapshot::open_packed(data.bytes(), verify);
+        }
+        Snapshot::from_data(data, verify)
+    }
+
+    fn unpack_in_memory(bytes: &[u8], verify: Verify) -> Result<Snapshot> {
+        let buf = packed::unpack(bytes, AlignedBuf::default())?;
+        Snapshot::from_data(buf.into_data(), verify)
+    }
+
+    /// Unpacks `bytes` into the cache (or reuses the cached copy) and maps the result;
+    /// in memory when no cache directory is usable or writing there fails.
+    fn open_packed(bytes: &[u8], verify: Verify) -> Result<Snapshot> {
+        let header = packed::parse_header(bytes)?;
+        let Some(dir) = cache_dir() else {
+            return Snapshot::unpack_in_memory(bytes, verify);
+        };
+        let name = format!("{}.hsnap", header.sha256_hex());
+        let path = dir.join(&name);
+        if let Some(snap) = Snapshot::open_cached(&path, header.dump_len, verify) {
+            return Ok(snap);
+        }
+        let tmp = dir.join(format!(
+            ".{name}.{}.{}.tmp",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let Ok(file) = create_private(&tmp) else {
+            return Snapshot::unpack_in_memory(bytes, verify);
+        };
+        let written = packed::unpack(bytes, std::io::BufWriter::with_capacity(1 << 20, file))
+            .and_then(|w| {
+                w.into_inner()
+                    .map_err(|e| Error::io("cannot write", e.into_error()))
+            });
+        let file = match written {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return match e.kind() {
+                    ErrorKind::Io { .. } => Snapshot::unpack_in_memory(bytes, verify),
+                    _ => Err(e),
+                };
+            }
+        };
+        drop(file);
+        let snap = File::open(&tmp)
+            .map_err(|e| Error::io("cannot open", e))
+            // SAFETY: as in `open`; the file is ours, in a directory only we can write.
+            .and_then(|f| unsafe { Mmap::map(&f) }.map_err(|e| Error::io("cannot map", e)))
+            .and_then(|m| Snapshot::from_data(Data::Mmap(m), verify));
+        match snap {
+            Ok(snap) => {
+                // Another process may have renamed the same content there first: same bytes.
+                let _ = std::fs::rename(&tmp, &path);
+                let _ = std::fs::remove_file(&tmp);
+                Ok(snap)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// The cached unpacked dump at `path` if it is a regular file of the right length
+    /// that validates; a cached file that fails validation is removed.
+    fn open_cached(path: &Path, len: u64, verify: Verify) -> Option<Snapshot> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if !meta.file_type().is_file() || meta.len() != len {
+            return None;
+        }
+        let file = File::open(path).ok()?;
+        // SAFETY: as in `open`; the cache directory is private to this user.
+        let map = unsafe { Mmap::map(&file) }.ok()?;
+        match Snapshot::from_data(Data::Mmap(map), verify) {
+            Ok(snap) => Some(snap),
+            Err(_) => {
+                let _ = std::fs::remove_file(path);
+                None
+            }
+        }
+    }
+
+    /// The bytes of the (unpacked) dump.
+    pub fn bytes(&self) -> &[u8] {
+        self.data.bytes()
     }
 
     fn from_data(data: Data, verify: Verify) -> Result<Snapshot> {
@@ -384,6 +490,99 @@ fn read_all(mut file: File) -> Result<Data> {
     words.truncate(len.div_ceil(8));
     words.shrink_to_fit();
     Ok(Data::Owned { words, len })
+}
+
+/// An 8-byte-aligned growable buffer that unpacking writes into.
+#[derive(Default)]
+struct AlignedBuf {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl AlignedBuf {
+    fn into_data(mut self) -> Data {
+        self.words.truncate(self.len.div_ceil(8));
+        self.words.shrink_to_fit();
+        Data::Owned {
+            words: self.words,
+            len: self.len,
+        }
+    }
+}
+
+impl std::io::Write for AlignedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let end = self.len + buf.len();
+        if end > self.words.len() * 8 {
+            let grown = (self.words.len() * 2).max(end.div_ceil(8)).max(1024);
+            self.words.resize(grown, 0);
+        }
+        bytemuck::cast_slice_mut::<u64, u8>(&mut self.words)[self.len..end].copy_from_slice(buf);
+        self.len = end;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The directory for unpacked copies of packed dumps: `$XDG_CACHE_HOME/heapsnap`, else
+/// `$HOME/.cache/heapsnap`, else `heapsnap-<uid>` in the temporary directory; created
+/// private (mode 0700). `None` if it cannot be created or is not a directory owned by
+/// this user that no one else can write to (a planted file could then pass for a dump).
+fn cache_dir() -> Option<std::path::PathBuf> {
+    let env_dir = |var: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let dir = env_dir("XDG_CACHE_HOME")
+        .map(|d| d.join("heapsnap"))
+        .or_else(|| env_dir("HOME").map(|h| h.join(".cache").join("heapsnap")))
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("heapsnap-{}", user_id())));
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(&dir).ok()?;
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    if !meta.is_dir() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.uid() != user_id() || meta.mode() & 0o022 != 0 {
+            return None;
+        }
+    }
+    Some(dir)
+}
+
+#[cfg(unix)]
+fn user_id() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+#[cfg(not(unix))]
+fn user_id() -> u32 {
+    0
+}
+
+/// Creates a new file only this user can read and write.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
 }
 
 /// Regular files and pipes can be read to their end; devices (`/dev/zero`) and

@@ -7,6 +7,7 @@ mod commands;
 mod corruption;
 mod diff;
 mod oracles;
+mod pack;
 mod regressions;
 mod report;
 mod robustness;
