@@ -511,13 +511,22 @@ pub fn unpack<W: Write>(packed: &[u8], out: W) -> Result<W> {
     };
     hashing = match h.transform {
         transform::NONE => {
-            let n =
-                io::copy(&mut (&mut dec).take(h.payload_len), &mut hashing).map_err(|e| match e
-                    .kind()
-                {
-                    io::ErrorKind::WriteZero => Error::io("cannot write", e),
-                    _ => zstd_err(e),
-                })?;
+            // Read errors are the frame's, write errors the output's.
+            let mut src = (&mut dec).take(h.payload_len);
+            let mut buf = vec![0u8; 1 << 16];
+            let mut n = 0u64;
+            loop {
+                let k = match src.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(zstd_err(e)),
+                };
+                hashing
+                    .write_all(&buf[..k])
+                    .map_err(|e| Error::io("cannot write", e))?;
+                n += len_u64(k);
+            }
             if n != h.payload_len {
                 return Err(bad(format!(
                     "the frame holds {n} bytes, the header claims {}",

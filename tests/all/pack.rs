@@ -270,6 +270,8 @@ fn a_dump_that_compresses_beyond_the_ratio_limit_is_padded() {
     Snapshot::from_bytes(&dump, Verify::Full).unwrap();
     let p = pack_bytes(&dump);
     assert!(p.len() as u64 * MAX_RATIO >= dump.len() as u64);
+    // It took a skippable frame of padding to get there.
+    assert!(p.windows(4).any(|w| w == 0x184D_2A50u32.to_le_bytes()));
     assert!(
         (p.len() as u64) < dump.len() as u64 / 500,
         "{} bytes",
@@ -595,6 +597,14 @@ fn pack_and_unpack_on_the_command_line_round_trip_the_vectors() {
         ],
     );
     assert!(err.contains("--level"), "{err}");
+    // A damaged dump is not packed.
+    let mut bad = vector_bytes("small");
+    let n = bad.len();
+    bad[n / 2] ^= 1;
+    let bad = write(dir.path(), "bad.hsnap", &bad);
+    let out = dir.path().join("bad.hsnpz");
+    fail(&cache, &["pack", s(&bad), "-o", s(&out)]);
+    assert!(!out.exists());
 }
 
 // ---------------------------------------------------------------------------------------
