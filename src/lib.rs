@@ -18,6 +18,7 @@ pub mod format;
 pub mod graph;
 pub mod memory;
 pub mod names;
+pub mod progress;
 pub mod report;
 pub mod snapshot;
 pub mod synth;

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::graph::{Graph, NodeId};
 use crate::names::TypeNames;
+use crate::progress::phase;
 use crate::snapshot::Snapshot;
 pub use components::Components;
 pub use cycles::CycleGroup;
@@ -69,33 +70,32 @@ pub struct Analysis<'s> {
 impl<'s> Analysis<'s> {
     /// Builds the graph of `snap` and runs the analyses in `needs`.
     pub fn run(snap: &'s Snapshot, needs: Needs) -> Result<Analysis<'s>> {
-        let t = std::time::Instant::now();
-        let graph = Graph::from_snapshot(snap)?;
-        timing("graph", t);
+        let graph = {
+            let _p = phase("resolving references");
+            Graph::from_snapshot(snap)?
+        };
         let size = |v: NodeId| snap.shallow_size(v as usize);
         let g = &graph;
         let (dom, (components, paths)) = rayon::join(
             || {
-                let t = std::time::Instant::now();
-                let d = needs.dominators.then(|| Dominators::compute(g, size));
-                timing("dominators", t);
-                d
+                needs.dominators.then(|| {
+                    let _p = phase("dominators and retained sizes");
+                    Dominators::compute(g, size)
+                })
             },
             || {
                 rayon::join(
                     || {
-                        let t = std::time::Instant::now();
-                        let c = needs
-                            .components
-                            .then(|| cycles::cycle_components(snap, g, needs.all_edges));
-                        timing("components", t);
-                        c
+                        needs.components.then(|| {
+                            let _p = phase("reference cycles");
+                            cycles::cycle_components(snap, g, needs.all_edges)
+                        })
                     },
                     || {
-                        let t = std::time::Instant::now();
-                        let p = needs.paths.then(|| Paths::compute(g));
-                        timing("paths", t);
-                        p
+                        needs.paths.then(|| {
+                            let _p = phase("shortest paths from the roots");
+                            Paths::compute(g)
+                        })
                     },
                 )
             },
@@ -214,10 +214,4 @@ pub struct Summary {
     pub unreachable_bytes: Option<u64>,
 }
 
-/// Prints `phase: seconds` to stderr when the environment variable `HEAPSNAP_TIMINGS` is
-/// set (for profiling; not part of any output contract).
-pub fn timing(phase: &str, since: std::time::Instant) {
-    if std::env::var_os("HEAPSNAP_TIMINGS").is_some() {
-        eprintln!("timing {phase}: {:.3} s", since.elapsed().as_secs_f64());
-    }
-}
+pub use crate::progress::timing;

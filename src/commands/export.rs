@@ -122,6 +122,7 @@ fn csv_field(s: &str) -> String {
 }
 
 fn write_rows<W: Write>(a: &Analysis<'_>, format: ExportFormat, out: &mut W) -> Result<()> {
+    let _p = crate::progress::phase("writing rows");
     if format == ExportFormat::Heapsnapshot {
         return heapsnapshot::write(a, out);
     }

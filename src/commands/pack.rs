@@ -49,9 +49,12 @@ pub(super) fn pack<W: Write>(
     }
     // Always fully verified: the packed file carries the dump's SHA-256 as its identity.
     let snap = Snapshot::open(&args.dump, Verify::Full)?;
-    let stats: PackStats = write_atomically(output, |w| {
-        packed::pack(snap.bytes(), level, w).map(|(_, s)| s)
-    })?;
+    let stats: PackStats = {
+        let _p = crate::progress::phase("packing");
+        write_atomically(output, |w| {
+            packed::pack(snap.bytes(), level, w).map(|(_, s)| s)
+        })?
+    };
     let objects = snap.object_count() as u64;
     let data = PackData {
         input: args.dump.display().to_string(),

@@ -34,11 +34,13 @@ pub(super) fn run<W: Write>(p: &Params, output: &Path, json: bool, out: &mut W) 
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
     let file = File::create(&tmp).map_err(|e| Error::io("cannot create", e).in_file(&tmp))?;
+    let progress = crate::progress::phase("generating");
     let result = generate(p, BufWriter::with_capacity(1 << 22, file)).and_then(|written| {
         std::fs::rename(&tmp, output)
             .map_err(|e| Error::io("cannot rename", e).in_file(output))
             .map(|()| written)
     });
+    drop(progress);
     let written = match result {
         Ok(w) => w,
         Err(e) => {
