@@ -636,6 +636,61 @@ fn commands(data: &[u8], snap: &Snapshot) {
             all_edges: false,
         });
     }
+    // The workflow commands: SVG and .heapsnapshot renderings, the HTML report (with
+    // the dump as its own baseline), a two- and a three-dump diff, pack then unpack,
+    // redact with and without names. Their files go to scratch paths.
+    let scratch = |ext: &str| {
+        std::env::temp_dir().join(format!("heapsnap-fuzz-{}.{ext}", std::process::id()))
+    };
+    cmds.push(Command::Refs {
+        args: args(false),
+        target: "#0".to_owned(),
+        back: true,
+        depth: 2,
+        max_nodes: 20,
+        fanout: 4,
+        format: RefsFormat::Svg,
+        output: None,
+    });
+    cmds.push(Command::Export {
+        args: args(false),
+        format: ExportFormat::Heapsnapshot,
+        output: None,
+        all_edges: false,
+    });
+    cmds.push(Command::Report {
+        args: args(false),
+        baseline: Some(path.clone()),
+        output: scratch("html"),
+    });
+    for n in [2, 3] {
+        cmds.push(Command::Diff {
+            dumps: vec![path.clone(); n],
+            limit: 3,
+            json: n == 3,
+            no_verify: true,
+        });
+    }
+    cmds.push(Command::Pack {
+        args: args(false),
+        output: scratch("hsnpz"),
+        level: 1,
+    });
+    cmds.push(Command::Unpack {
+        args: DumpArgs {
+            dump: scratch("hsnpz"),
+            json: false,
+            no_verify: true,
+        },
+        output: scratch("unpacked"),
+    });
+    for names in [false, true] {
+        cmds.push(Command::Redact {
+            args: args(false),
+            output: scratch("redacted"),
+            names,
+        });
+    }
     for cmd in &cmds {
         if let Err(e) = heapsnap::commands::run(cmd, &mut sink()) {
             let msg = e.to_string();
@@ -646,4 +701,7 @@ fn commands(data: &[u8], snap: &Snapshot) {
         }
     }
     let _ = std::fs::remove_file(&path);
+    for ext in ["html", "hsnpz", "unpacked", "redacted"] {
+        let _ = std::fs::remove_file(scratch(ext));
+    }
 }
