@@ -148,9 +148,4 @@ impl Components {
     pub fn is_cycle(&self, k: u32) -> bool {
         self.cyclic[k as usize]
     }
-
-    /// Bytes of memory held.
-    pub fn heap_bytes(&self) -> usize {
-        4 * (self.component.len() + self.sizes.len()) + self.cyclic.len()
-    }
 }

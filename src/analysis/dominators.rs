@@ -202,17 +202,6 @@ impl Dominators {
         let (pa, pb) = (t.pre[a as usize], t.pre[b as usize]);
         pa != NONE && pb != NONE && pb >= pa && pb - pa < t.size[a as usize]
     }
-
-    /// Bytes of memory held.
-    pub fn heap_bytes(&self) -> usize {
-        let tree = self
-            .tree
-            .get()
-            .map_or(0, |t| 4 * (t.pre.len() + t.size.len()));
-        4 * (self.idom.len() + self.children.len())
-            + 8 * (self.retained.len() + self.child_start.len())
-            + tree
-    }
 }
 
 /// A depth-first search from the super-root.

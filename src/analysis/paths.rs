@@ -147,9 +147,4 @@ impl Paths {
         }
         out
     }
-
-    /// Bytes of memory held.
-    pub fn heap_bytes(&self) -> usize {
-        4 * self.depth.len() + 8 * self.via.len()
-    }
 }

@@ -268,25 +268,9 @@ impl Graph {
         u64::from(self.in_degree[v as usize])
     }
 
-    /// Every object's in-degree (see [`Graph::in_degree`]).
-    pub fn in_degrees(&self) -> &[u32] {
-        &self.in_degree
-    }
-
     /// True if `v` is a child of the super-root.
     pub fn is_root(&self, v: NodeId) -> bool {
         self.roots.binary_search(&v).is_ok()
-    }
-
-    /// Bytes of memory held by the graph's arrays.
-    pub fn heap_bytes(&self) -> usize {
-        let rev = self
-            .reverse
-            .get()
-            .map_or(0, |r| 8 * r.start.len() + 4 * r.sources.len());
-        8 * self.fwd_start.len()
-            + 4 * (self.fwd.len() + self.in_degree.len() + self.roots.len())
-            + rev
     }
 }
 
