@@ -131,25 +131,10 @@ pub(super) fn run<W: Write>(
         .map_err(out_err)?;
     }
     for g in &data.groups {
-        let mut types: Vec<String> = g
-            .types
-            .iter()
-            .take(6)
-            .map(|t| {
-                if t.count == 1 {
-                    escape(&t.ty).into_owned()
-                } else {
-                    format!("{} x{}", escape(&t.ty), t.count)
-                }
-            })
-            .collect();
-        if g.types.len() > 6 {
-            types.push(format!("{} more types", g.types.len() - 6));
-        }
-        let mut line = types.join(" + ");
-        if g.finalizer {
-            line.push_str("  [has __del__/finalizer]");
-        }
+        let line = types_line(
+            g.types.iter().map(|t| (t.ty.as_str(), t.count)),
+            g.finalizer,
+        );
         writeln!(
             w,
             "{:>9}  {:>9}  {:>10}  {:>10}  {:>9}  {line}",
@@ -188,4 +173,32 @@ pub(super) fn run<W: Write>(
         .map_err(out_err)?;
     }
     write_summary(&a, w)
+}
+
+/// A cycle group's types in one line: `Parent + Child x2 + 3 more types`, escaped, with
+/// the finalizer mark (shared with `diff`).
+pub(super) fn types_line<'a>(
+    types: impl ExactSizeIterator<Item = (&'a str, u32)>,
+    finalizer: bool,
+) -> String {
+    const SHOWN: usize = 6;
+    let total = types.len();
+    let mut parts: Vec<String> = types
+        .take(SHOWN)
+        .map(|(ty, n)| {
+            if n == 1 {
+                escape(ty).into_owned()
+            } else {
+                format!("{} x{n}", escape(ty))
+            }
+        })
+        .collect();
+    if total > SHOWN {
+        parts.push(format!("{} more types", total - SHOWN));
+    }
+    let mut line = parts.join(" + ");
+    if finalizer {
+        line.push_str("  [has __del__/finalizer]");
+    }
+    line
 }

@@ -664,25 +664,10 @@ fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
         )
         .map_err(out_err)?;
         for c in &data.new_cycles {
-            let mut types: Vec<String> = c
-                .types
-                .iter()
-                .take(6)
-                .map(|t| {
-                    if t.count == 1 {
-                        escape(&t.ty).into_owned()
-                    } else {
-                        format!("{} x{}", escape(&t.ty), t.count)
-                    }
-                })
-                .collect();
-            if c.types.len() > 6 {
-                types.push(format!("{} more types", c.types.len() - 6));
-            }
-            let mut line = types.join(" + ");
-            if c.finalizer {
-                line.push_str("  [has __del__/finalizer]");
-            }
+            let line = super::cycles::types_line(
+                c.types.iter().map(|t| (t.ty.as_str(), t.count)),
+                c.finalizer,
+            );
             writeln!(
                 out,
                 "{:>9}  {:>9}  {:>10}  {:>11}  {line}",
