@@ -202,3 +202,36 @@ pub fn parse_object_ref(
     }
     None
 }
+
+/// A path from a root in one line: `module 'app' -> dict['cache'] -> list[3] -> Item`.
+/// Each step is an object and the index of the edge into it (`None` for the root).
+/// With `merged`, list positions and dict keys become `[*]`, so that the paths to the
+/// items of one container read the same, except the keys of a module's globals, which
+/// name the variable that holds everything below. Used by `path` and `diff`.
+pub fn path_chain(
+    snap: &Snapshot,
+    graph: &Graph,
+    names: &TypeNames,
+    path: &[(NodeId, Option<usize>)],
+    merged: bool,
+) -> String {
+    let mut line = String::new();
+    for (i, &(v, k)) in path.iter().enumerate() {
+        if i > 0 {
+            if let Some(label) = k.and_then(|k| edge_label(snap, graph, path[i - 1].0, k)) {
+                let generic = label.starts_with('[')
+                    && !(i >= 2 && type_of(snap, names, path[i - 2].0) == "module");
+                line.push_str(if merged && generic { "[*]" } else { &label });
+            }
+            line.push_str(" -> ");
+        }
+        line.push_str(type_of(snap, names, v));
+        if i == 0 {
+            if let Some((_, text, _)) = value_of(snap, v) {
+                let clipped: String = text.chars().take(PREVIEW_CHARS).collect();
+                line.push_str(&format!(" '{clipped}'"));
+            }
+        }
+    }
+    line
+}

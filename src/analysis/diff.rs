@@ -39,7 +39,6 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::cycles::CycleGroup;
-use super::paths::Step;
 use super::Analysis;
 use crate::error::{Error, Result};
 use crate::graph::{AddressTable, NodeId, MAX_OBJECTS, NONE};
@@ -558,7 +557,12 @@ pub fn path_shapes(a: &Analysis<'_>, objects: &[NodeId]) -> Vec<PathShape> {
                     .unwrap_or_else(|| "root".to_owned())
             })
             .clone();
-        let e = shapes.entry((root, merged_chain(a, &p))).or_insert((0, v));
+        let e = shapes
+            .entry((
+                root,
+                names::path_chain(a.snap, &a.graph, &a.names, &p, true),
+            ))
+            .or_insert((0, v));
         e.0 += 1;
     }
     let mut out: Vec<PathShape> = shapes
@@ -576,33 +580,6 @@ pub fn path_shapes(a: &Analysis<'_>, objects: &[NodeId]) -> Vec<PathShape> {
             .then_with(|| (&x.root, &x.chain).cmp(&(&y.root, &y.chain)))
     });
     out
-}
-
-/// A path in one line with list positions and dict keys merged to `[*]`, except the
-/// keys of a module's globals (they name the variable that holds everything below); the
-/// merged form of `heapsnap path TYPE`.
-fn merged_chain(a: &Analysis<'_>, path: &[Step]) -> String {
-    let mut line = String::new();
-    for (i, &(v, k)) in path.iter().enumerate() {
-        if i > 0 {
-            if let Some(label) =
-                k.and_then(|k| names::edge_label(a.snap, &a.graph, path[i - 1].0, k))
-            {
-                let generic = label.starts_with('[')
-                    && !(i >= 2 && names::type_of(a.snap, &a.names, path[i - 2].0) == "module");
-                line.push_str(if generic { "[*]" } else { &label });
-            }
-            line.push_str(" -> ");
-        }
-        line.push_str(names::type_of(a.snap, &a.names, v));
-        if i == 0 {
-            if let Some((_, text, _)) = names::value_of(a.snap, v) {
-                let clipped: String = text.chars().take(names::PREVIEW_CHARS).collect();
-                line.push_str(&format!(" '{clipped}'"));
-            }
-        }
-    }
-    line
 }
 
 #[cfg(test)]

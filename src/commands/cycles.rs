@@ -145,24 +145,7 @@ pub(super) fn run<W: Write>(
             count(g.reachable_cycles)
         )
         .map_err(out_err)?;
-        let members: Vec<String> = g
-            .example
-            .iter()
-            .map(|o| format!("{} at {}", escape(&o.ty), o.address))
-            .collect();
-        let rest = g.example_size - g.example.len() as u64;
-        writeln!(
-            w,
-            "{:>9}  e.g. {}{}",
-            "",
-            members.join(", "),
-            if rest > 0 {
-                format!(" (+{} more)", count(rest))
-            } else {
-                String::new()
-            }
-        )
-        .map_err(out_err)?;
+        writeln!(w, "{}", example_line(&g.example, g.example_size)).map_err(out_err)?;
     }
     if data.groups.len() < data.group_count as usize {
         writeln!(
@@ -201,4 +184,19 @@ pub(super) fn types_line<'a>(
         line.push_str("  [has __del__/finalizer]");
     }
     line
+}
+
+/// The `e.g. Type at 0x..., ... (+N more)` line under a cycle group (shared with `diff`).
+pub(super) fn example_line(example: &[ObjectJson], size: u64) -> String {
+    let members: Vec<String> = example
+        .iter()
+        .map(|o| format!("{} at {}", escape(&o.ty), o.address))
+        .collect();
+    let rest = size.saturating_sub(example.len() as u64);
+    let more = if rest > 0 {
+        format!(" (+{} more)", count(rest))
+    } else {
+        String::new()
+    };
+    format!("{:>9}  e.g. {}{more}", "", members.join(", "))
 }

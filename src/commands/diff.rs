@@ -677,22 +677,10 @@ fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
                 signed_bytes(c.retained_delta)
             )
             .map_err(out_err)?;
-            let members: Vec<String> = c
-                .example
-                .iter()
-                .map(|o| format!("{} at {}", escape(&o.ty), o.address))
-                .collect();
-            let rest = c.example_size - c.example.len() as u64;
             writeln!(
                 out,
-                "{:>9}  e.g. {}{}",
-                "",
-                members.join(", "),
-                if rest > 0 {
-                    format!(" (+{} more)", count(rest))
-                } else {
-                    String::new()
-                }
+                "{}",
+                super::cycles::example_line(&c.example, c.example_size)
             )
             .map_err(out_err)?;
         }

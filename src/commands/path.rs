@@ -90,30 +90,9 @@ fn label_into(a: &Analysis<'_>, path: &[PathStep], i: usize) -> Option<String> {
     names::edge_label(a.snap, &a.graph, path[i - 1].0, k)
 }
 
-/// The path in one line: `module 'app' -> dict['cache'] -> list[3] -> Item`. With
-/// `merged`, list positions and dict keys become `[*]` (so that the paths to the items
-/// of one container read the same), except the keys of a module's globals, which name
-/// the variable that holds everything below.
+/// The path in one line (see [`names::path_chain`]).
 fn chain(a: &Analysis<'_>, path: &[PathStep], merged: bool) -> String {
-    let mut line = String::new();
-    for (i, &(v, _)) in path.iter().enumerate() {
-        if i > 0 {
-            if let Some(label) = label_into(a, path, i) {
-                let generic = label.starts_with('[')
-                    && !(i >= 2 && names::type_of(a.snap, &a.names, path[i - 2].0) == "module");
-                line.push_str(if merged && generic { "[*]" } else { &label });
-            }
-            line.push_str(" -> ");
-        }
-        line.push_str(names::type_of(a.snap, &a.names, v));
-        if i == 0 {
-            if let Some((_, text, _)) = names::value_of(a.snap, v) {
-                let clipped: String = text.chars().take(names::PREVIEW_CHARS).collect();
-                line.push_str(&format!(" '{clipped}'"));
-            }
-        }
-    }
-    line
+    names::path_chain(a.snap, &a.graph, &a.names, path, merged)
 }
 
 /// The chain line and the steps of `path`.
