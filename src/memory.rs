@@ -24,6 +24,24 @@ pub fn from_fn<T>(len: usize, f: impl FnMut(usize) -> T) -> Vec<T> {
     v
 }
 
+/// A vector of `len` zeros, advised for huge pages before anything touches it: the
+/// pages are faulted in by whoever first writes them (on any thread).
+pub fn zeroed<T: bytemuck::Zeroable + Copy>(len: usize) -> Vec<T> {
+    let v: Vec<T> = bytemuck::zeroed_vec(len);
+    advise_huge(&v);
+    v
+}
+
+/// A vector of `len` elements made by `f(i)` on the thread pool, backed by huge pages
+/// where possible.
+pub fn par_from_fn<T: Send>(len: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    use rayon::prelude::*;
+    let mut v = Vec::with_capacity(len);
+    advise_huge(&v);
+    v.par_extend((0..len).into_par_iter().with_min_len(1 << 14).map(f));
+    v
+}
+
 /// An empty vector with room for `cap` elements, advised for huge pages.
 pub fn with_capacity<T>(cap: usize) -> Vec<T> {
     let v = Vec::with_capacity(cap);

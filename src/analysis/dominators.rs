@@ -10,12 +10,18 @@
 //! Practice", 2004) computes semidominators in reverse preorder with iterative path
 //! compression, then immediate dominators as nearest common ancestors in preorder;
 //! retained sizes accumulate in reverse preorder. Nothing recurses: heap chains are
-//! millions long. The search is inherently sequential; it runs beside the cycle search.
+//! millions long. The search is inherently sequential; it runs beside the cycle search,
+//! and the graph's reverse adjacency (the predecessor lists) is built beside it.
+//! Predecessors are gathered as preorder positions a block at a time before SEMI-NCA
+//! reads them, so the cache misses overlap instead of waiting on each other.
+//!
+//! The dominator tree is numbered in preorder (each object's dominated set an interval)
+//! from the same two passes as the retained sizes, without children lists; those are
+//! built on first use.
 //!
 //! Unreachable objects (garbage the collector has not reclaimed yet) have no dominator
 //! and a retained size of 0; they are reported separately.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -23,11 +29,11 @@ use rayon::prelude::*;
 use crate::graph::{Graph, NodeId, NONE};
 use crate::memory;
 
-/// A preorder numbering of the dominator tree.
+/// Dominator-tree children as CSR over ids `0..=n` (the super-root last).
 #[derive(Clone, Debug)]
-struct TreeNumbers {
-    pre: Vec<u32>,
-    size: Vec<u32>,
+struct Children {
+    start: Vec<u64>,
+    list: Vec<NodeId>,
 }
 
 /// The dominator tree of a graph and every object's retained size.
@@ -38,119 +44,146 @@ pub struct Dominators {
     idom: Vec<NodeId>,
     /// Per object: retained bytes (0 when unreachable). Index `n`: the super-root's.
     retained: Vec<u64>,
-    /// Dominator-tree children, CSR over ids `0..=n` (the super-root last), each list
-    /// ascending by preorder of the search.
-    child_start: Vec<u64>,
-    children: Vec<NodeId>,
-    /// Per object: position in a preorder of the dominator tree, [`NONE`] if unreachable,
-    /// and the size of its subtree: the objects `v` dominates are exactly the positions
-    /// `pre[v] .. pre[v] + size[v]`. Numbered on first use (cycle grouping needs it,
-    /// the histogram does not).
-    tree: OnceLock<TreeNumbers>,
-    reachable: usize,
+    /// Per object: position in a preorder of the dominator tree ([`NONE`] if
+    /// unreachable), and the size of its subtree: the objects `v` dominates are exactly
+    /// the positions `tree_pre[v] .. tree_pre[v] + tree_size[v]`. Siblings are ordered by
+    /// the search's preorder.
+    tree_pre: Vec<u32>,
+    tree_size: Vec<u32>,
+    /// The reachable objects in that preorder (the inverse of `tree_pre`).
+    tree_order: Vec<NodeId>,
+    /// Children lists, built on first use from `tree_order` (so each list is in tree
+    /// preorder, which is the search's preorder).
+    children: OnceLock<Children>,
 }
 
 impl Dominators {
     /// Computes dominators of `graph` from its super-root; `size(v)` is the shallow size
-    /// of object `v`.
-    pub fn compute(graph: &Graph, size: impl Fn(NodeId) -> u64) -> Dominators {
+    /// of object `v`. Builds the graph's reverse adjacency (beside the search).
+    pub fn compute(graph: &Graph, size: impl Fn(NodeId) -> u64 + Sync) -> Dominators {
         let n = graph.len();
         let sr = graph.super_root();
         let t = std::time::Instant::now();
-        let dfs = preorder(graph);
-        super::timing("dominators.dfs", t);
+        // The predecessor lists SEMI-NCA needs are the graph's reverse adjacency: built
+        // on another thread while this one searches.
+        let (dfs, ()) = rayon::join(|| preorder(graph), || graph.build_reverse());
+        super::timing("dominators.dfs_and_reverse", t);
         let count = dfs.order.len();
         let t = std::time::Instant::now();
         let idom_pre = semi_nca(graph, &dfs);
         super::timing("dominators.semi_nca", t);
         let t = std::time::Instant::now();
 
-        // Retained sizes, in preorder numbering, accumulated bottom-up.
-        let mut ret_pre: Vec<u64> = memory::from_fn(count, |w| {
+        // Per search position, everything the objects' columns need, side by side so
+        // that the final scatter to object ids costs one cache miss per object.
+        #[derive(Clone, Copy, Default)]
+        struct Node {
+            retained: u64,
+            /// Immediate dominator (object id).
+            idom: NodeId,
+            /// Dominator-tree position, subtree size, and next free position inside it.
+            pos: u32,
+            size: u32,
+            next: u32,
+        }
+        let mut node: Vec<Node> = memory::par_from_fn(count, |w| {
             let v = dfs.order[w];
-            if v == sr {
-                0
-            } else {
-                size(v)
+            Node {
+                retained: if v == sr { 0 } else { size(v) },
+                size: u32::from(w != 0),
+                ..Node::default()
             }
         });
+        // Retained sizes and dominator subtree sizes, accumulated bottom-up.
         for w in (1..count).rev() {
             let d = idom_pre[w] as usize;
-            ret_pre[d] = ret_pre[d].saturating_add(ret_pre[w]);
+            let Node { retained, size, .. } = node[w];
+            node[d].retained = node[d].retained.saturating_add(retained);
+            node[d].size += size;
         }
-
-        let mut idom = memory::filled(n, NONE);
-        let mut retained = memory::filled(n + 1, 0u64);
-        retained[n] = ret_pre[0];
+        // The dominator tree's preorder (siblings in search preorder) without children
+        // lists: top-down in search preorder (an immediate dominator precedes what it
+        // dominates), each object takes the next free position below its dominator.
+        let mut tree_order = memory::filled(count - 1, NONE);
         for w in 1..count {
-            let v = dfs.order[w] as usize;
-            idom[v] = dfs.order[idom_pre[w] as usize];
-            retained[v] = ret_pre[w];
+            let d = idom_pre[w] as usize;
+            let p = node[d].next;
+            node[d].next += node[w].size;
+            let x = &mut node[w];
+            x.pos = p;
+            x.next = p + 1;
+            x.idom = dfs.order[d];
+            tree_order[p as usize] = dfs.order[w];
         }
-
-        // Children lists over node ids, by counting sort of the preorder sequence.
-        let mut child_start = memory::filled(n + 2, 0u64);
-        for &d in &idom_pre[1..] {
-            child_start[dfs.order[d as usize] as usize + 1] += 1;
-        }
-        for i in 0..=n {
-            child_start[i + 1] += child_start[i];
-        }
-        let mut cursor = child_start.clone();
-        let mut children = memory::filled(count.saturating_sub(1), NONE);
-        for (&d, &v) in idom_pre[1..].iter().zip(&dfs.order[1..]) {
-            let d = dfs.order[d as usize] as usize;
-            children[cursor[d] as usize] = v;
-            cursor[d] += 1;
-        }
-        drop(cursor);
-
-        let dom = Dominators {
+        drop(idom_pre);
+        drop(dfs.order);
+        drop(dfs.parent);
+        // Scatter to object ids; the search's numbering becomes the tree numbering in
+        // place (fresh memory costs more to touch than to compute here).
+        let mut idom: Vec<NodeId> = memory::zeroed(n);
+        let mut retained: Vec<u64> = memory::zeroed(n + 1);
+        let mut tree_size: Vec<u32> = memory::zeroed(n);
+        let mut tree_pre = dfs.pre;
+        tree_pre.truncate(n);
+        retained[n] = node[0].retained;
+        const CHUNK: usize = 1 << 14;
+        tree_pre
+            .par_chunks_mut(CHUNK)
+            .zip(idom.par_chunks_mut(CHUNK))
+            .zip(retained[..n].par_chunks_mut(CHUNK))
+            .zip(tree_size.par_chunks_mut(CHUNK))
+            .for_each(|(((pre, idom), retained), tree_size)| {
+                for i in 0..pre.len() {
+                    match pre[i] {
+                        NONE => idom[i] = NONE,
+                        w => {
+                            let x = &node[w as usize];
+                            idom[i] = x.idom;
+                            retained[i] = x.retained;
+                            pre[i] = x.pos;
+                            tree_size[i] = x.size;
+                        }
+                    }
+                }
+            });
+        super::timing("dominators.retained_tree", t);
+        Dominators {
             n,
             idom,
             retained,
-            child_start,
-            children,
-            tree: OnceLock::new(),
-            reachable: count - 1,
-        };
-        super::timing("dominators.retained_children", t);
-        dom
-    }
-
-    /// The preorder numbering of the dominator tree, computed on first use.
-    fn tree(&self) -> &TreeNumbers {
-        self.tree.get_or_init(|| self.number_tree())
-    }
-
-    /// Numbers the dominator tree in preorder (iteratively) for the interval queries.
-    fn number_tree(&self) -> TreeNumbers {
-        let n = self.n;
-        let mut pre = memory::filled(n, NONE);
-        let mut size = memory::filled(n, 0u32);
-        let mut stack: Vec<(NodeId, u64)> = vec![(n as NodeId, self.child_start[n])];
-        let mut next = 0u32;
-        while let Some(top) = stack.last_mut() {
-            let (v, pos) = *top;
-            if pos < self.child_start[v as usize + 1] {
-                top.1 += 1;
-                let c = self.children[pos as usize];
-                pre[c as usize] = next;
-                next += 1;
-                stack.push((c, self.child_start[c as usize]));
-            } else {
-                stack.pop();
-                if (v as usize) < n {
-                    size[v as usize] = next - pre[v as usize];
-                }
-            }
+            tree_pre,
+            tree_size,
+            tree_order,
+            children: OnceLock::new(),
         }
-        TreeNumbers { pre, size }
+    }
+
+    /// Children lists: a counting sort of the objects in tree preorder by immediate
+    /// dominator.
+    fn children_csr(&self) -> &Children {
+        self.children.get_or_init(|| {
+            let n = self.n;
+            let mut start = memory::filled(n + 2, 0u64);
+            for &v in &self.tree_order {
+                start[self.idom[v as usize] as usize + 1] += 1;
+            }
+            for i in 0..=n {
+                start[i + 1] += start[i];
+            }
+            let mut cursor = start.clone();
+            let mut list = memory::filled(self.tree_order.len(), NONE);
+            for &v in &self.tree_order {
+                let d = self.idom[v as usize] as usize;
+                list[cursor[d] as usize] = v;
+                cursor[d] += 1;
+            }
+            Children { start, list }
+        })
     }
 
     /// Number of objects reachable from the super-root.
     pub fn reachable_count(&self) -> usize {
-        self.reachable
+        self.tree_order.len()
     }
 
     /// True if `v` is reachable from the roots.
@@ -180,27 +213,33 @@ impl Dominators {
     }
 
     /// The objects `v` immediately dominates (`v` may be the super-root), ascending by
-    /// search preorder.
+    /// search preorder. The first call builds every list (12 bytes per object).
     pub fn children(&self, v: NodeId) -> &[NodeId] {
+        let c = self.children_csr();
         let v = v as usize;
-        &self.children[self.child_start[v] as usize..self.child_start[v + 1] as usize]
+        &c.list[c.start[v] as usize..c.start[v + 1] as usize]
+    }
+
+    /// The reachable objects in dominator-tree preorder (each object before the objects
+    /// it dominates; siblings in search preorder).
+    pub fn tree_order(&self) -> &[NodeId] {
+        &self.tree_order
     }
 
     /// Position of `v` in the dominator-tree preorder ([`NONE`] if unreachable).
     pub fn tree_position(&self, v: NodeId) -> u32 {
-        self.tree().pre[v as usize]
+        self.tree_pre[v as usize]
     }
 
     /// Number of objects `v` dominates, itself included (0 if unreachable).
     pub fn tree_size(&self, v: NodeId) -> u32 {
-        self.tree().size[v as usize]
+        self.tree_size[v as usize]
     }
 
     /// True if `a` dominates `b` (every object dominates itself).
     pub fn dominates(&self, a: NodeId, b: NodeId) -> bool {
-        let t = self.tree();
-        let (pa, pb) = (t.pre[a as usize], t.pre[b as usize]);
-        pa != NONE && pb != NONE && pb >= pa && pb - pa < t.size[a as usize]
+        let (pa, pb) = (self.tree_pre[a as usize], self.tree_pre[b as usize]);
+        pa != NONE && pb != NONE && pb >= pa && pb - pa < self.tree_size[a as usize]
     }
 }
 
@@ -259,68 +298,17 @@ fn preorder(graph: &Graph) -> Search {
     Search { order, pre, parent }
 }
 
-/// Predecessor lists over preorder positions (unreachable predecessors dropped; the
-/// super-root, position 0, listed for the roots), as CSR, by a parallel counting sort
-/// of the forward edges. The order inside a list depends on thread timing; SEMI-NCA's
-/// result does not (a semidominator is a minimum over the list).
-fn preorder_predecessors(graph: &Graph, s: &Search) -> (Vec<u64>, Vec<u32>) {
-    let count = s.order.len();
-    let slots: Vec<AtomicU64> = memory::from_fn(count, |_| AtomicU64::new(0));
-    fn each_edge<F: Fn(u32, u32) + Sync>(graph: &Graph, s: &Search, f: F) {
-        let n = graph.len();
-        (0..n as NodeId)
-            .into_par_iter()
-            .with_min_len(1 << 12)
-            .for_each(|u| {
-                let pu = s.pre[u as usize];
-                if pu == NONE {
-                    return;
-                }
-                for &t in graph.out_raw(u) {
-                    if t != NONE {
-                        let pt = s.pre[t as usize];
-                        if pt != NONE {
-                            f(pu, pt);
-                        }
-                    }
-                }
-            });
-        for &r in graph.roots() {
-            f(0, s.pre[r as usize]);
-        }
-    }
-    each_edge(graph, s, |_, pt| {
-        slots[pt as usize].fetch_add(1, Ordering::Relaxed);
-    });
-    // Exclusive prefix sums: each slot becomes its list's write cursor.
-    let mut total = 0u64;
-    for c in &slots {
-        let k = c.load(Ordering::Relaxed);
-        c.store(total, Ordering::Relaxed);
-        total += k;
-    }
-    let preds: Vec<AtomicU32> = memory::from_fn(total as usize, |_| AtomicU32::new(0));
-    each_edge(graph, s, |pu, pt| {
-        let at = slots[pt as usize].fetch_add(1, Ordering::Relaxed);
-        preds[at as usize].store(pu, Ordering::Relaxed);
-    });
-    // After the fill, slot w holds the end of list w, which is where list w + 1 starts.
-    let mut start = Vec::with_capacity(count + 1);
-    start.push(0);
-    start.extend(slots.into_iter().map(AtomicU64::into_inner));
-    (
-        start,
-        preds.into_iter().map(AtomicU32::into_inner).collect(),
-    )
-}
-
 /// SEMI-NCA over preorder positions; returns the immediate dominator of each position
 /// (position 0, the super-root, maps to itself).
 fn semi_nca(graph: &Graph, s: &Search) -> Vec<u32> {
     let count = s.order.len();
-    let t = std::time::Instant::now();
-    let (start, preds) = preorder_predecessors(graph, s);
-    super::timing("dominators.predecessors", t);
+    let n = graph.len();
+    // The roots' predecessor is the super-root (position 0): their semidominator is 0.
+    let mut is_root = vec![0u64; n.div_ceil(64)];
+    for &r in graph.roots() {
+        is_root[r as usize / 64] |= 1 << (r % 64);
+    }
+    let (rstart, sources) = graph.reverse_csr();
     let mut semi: Vec<u32> = memory::from_fn(count, |w| w as u32);
     // Per position: [ancestor, label]. The ancestor is the search parent once the
     // position is linked (above the one being processed); the label is the smallest
@@ -328,22 +316,50 @@ fn semi_nca(graph: &Graph, s: &Search) -> Vec<u32> {
     // since only the value is ever read). Side by side, one cache line per step.
     let mut forest: Vec<[u32; 2]> = memory::from_fn(count, |w| [s.parent[w], w as u32]);
     let mut path: Vec<u32> = Vec::new();
-    for w in (1..count).rev() {
-        let w32 = w as u32;
-        let mut best = w32;
-        for &v in &preds[start[w] as usize..start[w + 1] as usize] {
-            // An unlinked predecessor (v <= w) is its own semidominator candidate.
-            let candidate = if v <= w32 {
-                v
+    // Positions are processed in blocks, descending. First the block's predecessors are
+    // gathered as preorder positions: independent loads the processor overlaps, where
+    // the semidominator loop below would wait for each in turn. The super-root stands
+    // for a root's predecessors (its semidominator is then 0 whatever the others are).
+    const BLOCK: usize = 4096;
+    let mut gathered: Vec<u32> = Vec::new();
+    let mut ends: Vec<usize> = Vec::with_capacity(BLOCK);
+    let mut hi = count;
+    while hi > 1 {
+        let lo = hi.saturating_sub(BLOCK).max(1);
+        gathered.clear();
+        ends.clear();
+        for w in (lo..hi).rev() {
+            let x = s.order[w] as usize;
+            if is_root[x / 64] & (1 << (x % 64)) != 0 {
+                gathered.push(0);
             } else {
-                eval(v, w32, &mut forest, &mut path)
-            };
-            best = best.min(candidate);
+                let preds = &sources[rstart[x] as usize..rstart[x + 1] as usize];
+                gathered.extend(preds.iter().map(|&u| s.pre[u as usize]));
+            }
+            ends.push(gathered.len());
         }
-        semi[w] = best;
-        forest[w][1] = best;
+        let mut from = 0;
+        for (w, &end) in (lo..hi).rev().zip(&ends) {
+            let w32 = w as u32;
+            let mut best = w32;
+            for &v in &gathered[from..end] {
+                // An unlinked predecessor (v <= w) is its own semidominator candidate;
+                // an unreachable one (NONE) does not count.
+                let candidate = if v <= w32 {
+                    v
+                } else if v == NONE {
+                    continue;
+                } else {
+                    eval(v, w32, &mut forest, &mut path)
+                };
+                best = best.min(candidate);
+            }
+            from = end;
+            semi[w] = best;
+            forest[w][1] = best;
+        }
+        hi = lo;
     }
-    drop(preds);
     // Immediate dominators: the nearest ancestor not below the semidominator.
     let mut idom = memory::from_fn(count, |w| s.parent[w]);
     for w in 1..count {

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use super::dominators::Dominators;
-use crate::graph::{NodeId, NONE};
+use crate::graph::NodeId;
 
 /// One type's row.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -95,32 +95,20 @@ pub fn histogram_with(
     rows
 }
 
-/// Per type, the retained bytes of its topmost instances: a walk of the dominator tree
-/// that counts an object only when no dominator-tree ancestor has the same type.
+/// Per type, the retained bytes of its topmost instances: an object counts only when no
+/// dominator-tree ancestor has the same type. One pass in dominator-tree preorder: an
+/// object has an ancestor of its type exactly when it lies inside the interval of the
+/// last counted object of that type.
 pub fn retained_by_type(types: &[u32], type_count: usize, dom: &Dominators) -> Vec<u64> {
-    let n = types.len();
     let mut out = vec![0u64; type_count];
-    let mut on_path = vec![0u32; type_count];
-    let mut stack: Vec<(NodeId, usize)> = vec![(n as NodeId, 0)];
-    while let Some(top) = stack.last_mut() {
-        let (v, pos) = *top;
-        let kids = dom.children(v);
-        if let Some(&c) = kids.get(pos) {
-            top.1 += 1;
-            let t = types[c as usize] as usize;
-            if let Some(depth) = on_path.get_mut(t) {
-                if *depth == 0 {
-                    out[t] = out[t].saturating_add(dom.retained(c));
-                }
-                *depth += 1;
-            }
-            stack.push((c, 0));
-        } else {
-            stack.pop();
-            if v != n as NodeId && v != NONE {
-                if let Some(depth) = on_path.get_mut(types[v as usize] as usize) {
-                    *depth -= 1;
-                }
+    let mut covered_until = vec![0u64; type_count];
+    for (pos, &v) in dom.tree_order().iter().enumerate() {
+        let t = types[v as usize] as usize;
+        if let Some(end) = covered_until.get_mut(t) {
+            let pos = pos as u64;
+            if pos >= *end {
+                out[t] = out[t].saturating_add(dom.retained(v));
+                *end = pos + u64::from(dom.tree_size(v));
             }
         }
     }

@@ -255,11 +255,23 @@ impl Graph {
     /// The objects that refer to `v`, ascending, one entry per edge. The first call
     /// builds the reverse adjacency for every object (12 bytes per object and per edge).
     pub fn predecessors(&self, v: NodeId) -> &[NodeId] {
+        let (start, sources) = self.reverse_csr();
+        let v = v as usize;
+        &sources[start[v] as usize..start[v + 1] as usize]
+    }
+
+    /// The reverse adjacency as CSR: `sources[start[v]..start[v + 1]]` are the objects
+    /// that refer to `v`, ascending. Built on first use.
+    pub fn reverse_csr(&self) -> (&[u64], &[NodeId]) {
         let r = self
             .reverse
             .get_or_init(|| reverse(self.n, &self.fwd_start, &self.fwd, &self.in_degree));
-        let v = v as usize;
-        &r.sources[r.start[v] as usize..r.start[v + 1] as usize]
+        (&r.start, &r.sources)
+    }
+
+    /// Builds the reverse adjacency now (if not built yet), e.g. on a spare thread.
+    pub fn build_reverse(&self) {
+        self.reverse_csr();
     }
 
     /// Number of resolved edges into `v` (saturating at `u32::MAX`).
