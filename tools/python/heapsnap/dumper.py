@@ -95,8 +95,12 @@ V_TRUNCATED = 1
 
 U32_MAX = 0xFFFFFFFF
 _U32 = "I" if array.array("I").itemsize == 4 else "L"
+# "L" where it is 8 bytes: its fromlist converts a two-digit int (an address) directly,
+# where "Q" goes through the generic _PyLong_AsByteArray (4x slower per item on 3.11)
+_U64 = "L" if array.array("L").itemsize == 8 else "Q"
 _BIG_ENDIAN = sys.byteorder == "big"
 
+_NEVER = 1 << 62  # a work-list position never reached
 _CHUNK = 1024   # objects per chunk: measured best on 3.11 (cache-sized temporaries)
 _IMMORTAL_LIMIT = 1 << 29
 _PY = sys.version_info[:2]
@@ -124,7 +128,7 @@ def _u32(values=()):
 
 
 def _u64(values=()):
-    return array.array("Q", values)
+    return array.array(_U64, values)
 
 
 def _le(arr):
@@ -143,7 +147,7 @@ def _interleave(*columns):
     for j, col in enumerate(columns):
         if len(col) != n:
             raise ValueError("column lengths differ")
-        if not isinstance(col, array.array) or col.typecode != "Q":
+        if not isinstance(col, array.array) or col.typecode != _U64:
             col = _u64(col)
         out[j::k] = col
     return out
@@ -415,6 +419,8 @@ class _Walker(object):
         self.finalizer_tids = set()
         self.dict_tid = -1
         self.labels = None
+        self.own_at = {}        # work-list position -> references held by the dumper
+        self.own_next = _NEVER  # the smallest position in own_at
 
     # -- strings
     def sid(self, s):
@@ -555,6 +561,9 @@ class _Walker(object):
             self.num_tids.add(i)
         if id(T) not in self.seen:   # static types are not referents of their instances
             self.seen.add(id(T))
+            if id(T) in self.own:
+                self.own_at[len(self.work)] = self.own[id(T)]
+                self.own_next = min(self.own_at)
             self.work.append(T)
             self.work_ids.append(id(T))
         return i
@@ -721,6 +730,9 @@ class _Walker(object):
             for o in chunk:
                 i = self.tindex.get(id(type(o)))
                 tids.append(self.register_type(type(o)) if i is None else i)
+        # the chunk's distinct types: the per-type checks below test this small set,
+        # not the whole tids list
+        tset = set(tids)
         try:
             refs = list(map(gc.get_referents, chunk))
         except Exception:
@@ -733,13 +745,13 @@ class _Walker(object):
                     self.incomplete.append(lo + j)
         # list_traverse and tuple_traverse visit items last to first: reverse them so
         # edge j is item [j] (POSITIONAL_EDGES)
-        if not self.positional.isdisjoint(tids):
+        if not self.positional.isdisjoint(tset):
             deque(map(list.reverse, compress(refs, map(self.positional.__contains__, tids))),
                   maxlen=0)
         labels = {}    # j -> (first, step, labels) relative to the object's first edge
         vals = []
-        dict_labels = self.dicts(chunk, tids, refs) if self.dict_tid in tids else None
-        if not self.special_tids.isdisjoint(tids):
+        dict_labels = self.dicts(chunk, tids, refs) if self.dict_tid in tset else None
+        if not self.special_tids.isdisjoint(tset):
             special = self.special
             tkind = self.tkind
             for j in compress(range(n), map(self.special_tids.__contains__, tids)):
@@ -750,7 +762,7 @@ class _Walker(object):
         lens = list(map(len, refs))
         e0 = len(c.edge_target)
         # sizes
-        if self.unsafe_size and not self.unsafe_size.isdisjoint(tids):
+        if self.unsafe_size and not self.unsafe_size.isdisjoint(tset):
             sz = []
             for j, o in enumerate(chunk):
                 if tids[j] in self.unsafe_size:
@@ -762,7 +774,7 @@ class _Walker(object):
                 sz = list(map(sys.getsizeof, chunk))
             except Exception:
                 sz = list(map(self._getsizeof, chunk))
-        if self.managed and not self.managed.isdisjoint(tids):
+        if self.managed and not self.managed.isdisjoint(tset):
             sz = list(map(add, sz, map(mul, lens, map(self.value_bytes.__getitem__, tids))))
         if max(sz) >= U32_MAX:
             for j in compress(range(n), map(ge, sz, repeat(U32_MAX))):
@@ -773,7 +785,7 @@ class _Walker(object):
         del sz
         # flags, raw refcounts (the dumper's share is subtracted at the end), addresses
         fl = list(map(or_, map(self.tflag.__getitem__, tids), map(gc.is_tracked, chunk)))
-        if _HAS_IS_FINALIZED and not self.finalizer_tids.isdisjoint(tids):
+        if _HAS_IS_FINALIZED and not self.finalizer_tids.isdisjoint(tset):
             isf = gc.is_finalized
             for j in compress(range(n), map(self.finalizer_tids.__contains__, tids)):
                 if isf(chunk[j]):
@@ -787,13 +799,14 @@ class _Walker(object):
                     rc[j] = U32_MAX
         c.flags.fromlist(fl)
         del fl
-        ids = self.work_ids[lo:hi]
-        if not self.own_ids.isdisjoint(ids):
+        if self.own_next < hi:
             # references held by the dumper's active frames (see _frame_references)
-            own = self.own
-            for j in compress(range(n), map(own.__contains__, ids)):
-                rc[j] = max(0, rc[j] - own[ids[j]])
+            at = self.own_at
+            for p in [p for p in at if p < hi]:
+                rc[p - lo] = max(0, rc[p - lo] - at.pop(p))
+            self.own_next = min(at) if at else _NEVER
         c.refcount.fromlist(rc)
+        ids = self.work_ids[lo:hi]
         c.address.fromlist(ids)
         c.otype.fromlist(tids)
         # values of strings, bytes, numbers
@@ -832,8 +845,20 @@ class _Walker(object):
         new = set(by_id).difference(self.seen)
         if new:
             self.seen.update(new)
+            if not self.own_ids.isdisjoint(new):
+                self.own_found(new)
             self.work.extend(map(by_id.__getitem__, new))
             self.work_ids.extend(new)       # the same order: the set is unchanged
+
+    def own_found(self, new):
+        """Record the work-list positions that the ids of `new` are about to take (in
+        its iteration order) for the dumper's own objects among them."""
+        own, at = self.own, self.own_at
+        base = len(self.work_ids)
+        for k, i in enumerate(new):
+            if i in own:
+                at[base + k] = own[i]
+        self.own_next = min(at) if at else _NEVER
 
     def dicts(self, chunk, tids, refs):
         """Exact dicts of a chunk, in C-level passes: edges key0, value0, key1, ...
@@ -991,13 +1016,13 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     excl.update((id(work), id(w), id(w.seen), id(w.work_ids), id(frames), id(thread_names)))
     ids = w.work_ids
     ids.extend(map(id, work))
-    if not excl.isdisjoint(ids):    # e.g. the dumper's own frames on 3.8-3.10
+    w.seen.update(ids)
+    if not excl.isdisjoint(w.seen):    # e.g. the dumper's own frames on 3.8-3.10
         pos = list(itertools.compress(itertools.count(), map(excl.__contains__, ids)))
         for p in reversed(pos):
             del work[p]
             del ids[p]
         del pos
-    w.seen.update(ids)
     w.seen.update(excl)     # excluded objects are never appended
     del ids
     names = {}
@@ -1013,6 +1038,12 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     # this module hold references to their functions, code objects, ...
     w.own = _frame_references(sys._getframe(), _Walker.chunk)
     w.own_ids = frozenset(w.own)
+    if not w.own_ids.isdisjoint(w.seen):
+        own = w.own
+        for p in itertools.compress(itertools.count(), map(own.__contains__, w.work_ids)):
+            w.own_at[p] = own[w.work_ids[p]]
+        own = None
+        w.own_next = min(w.own_at) if w.own_at else _NEVER
     seeded = len(work)
     lo = 0
     while lo < len(work):
@@ -1028,8 +1059,8 @@ def _walk(values, preview_len, frames, thread_names, excluded):
         c.flags[i] |= F_EDGES_INCOMPLETE
     # explicit roots and gc.garbage flags: every root was in the work list before the
     # chunk loop started, so only that prefix of the addresses is searched
-    hits = list(itertools.compress(range(seeded),
-                                   map(roots.__contains__, c.address[:seeded])))
+    hits = list(itertools.compress(
+        range(seeded), map(roots.__contains__, itertools.islice(w.work_ids, seeded))))
     ro, rkl, rd = c.root_object, c.root_kl, c.root_detail
     for i in hits:
         for kind, label, detail in roots[c.address[i]]:
