@@ -18,6 +18,10 @@ pub struct Cli {
     /// same for any number.
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
+    /// Neither read nor write the analysis index (DUMP.hsidx, or the cache directory):
+    /// compute everything afresh. Dumps under a million objects are never indexed.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
 }
 
 /// The dump and output options every analysis command takes.

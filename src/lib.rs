@@ -9,13 +9,16 @@ compile_error!(
 );
 
 pub mod analysis;
+pub mod cache;
 pub mod census;
 pub mod cli;
+pub mod column;
 pub mod commands;
 pub mod content;
 pub mod error;
 pub mod format;
 pub mod graph;
+pub mod index;
 pub mod memory;
 pub mod names;
 pub mod progress;

@@ -15,6 +15,9 @@ fn main() -> ExitCode {
             .num_threads(usize::from(n))
             .build_global();
     }
+    if cli.no_cache {
+        heapsnap::index::disable();
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = heapsnap::commands::run(&cli.command, &mut out).and_then(|()| {

@@ -9,6 +9,9 @@
 //! references every object has (to its type, to module globals) do not merge the whole
 //! heap into one component.
 
+use rayon::prelude::*;
+
+use crate::column::Column;
 use crate::graph::{Graph, NodeId, NONE};
 use crate::memory;
 
@@ -17,12 +20,12 @@ use crate::memory;
 pub struct Components {
     /// Component id per object; ids are in reverse topological order of the condensation
     /// (a component's id is smaller than the ids of the components that refer to it).
-    component: Vec<u32>,
+    component: Column<u32>,
     /// Number of objects per component.
-    sizes: Vec<u32>,
+    sizes: Column<u32>,
     /// Per component: true if it is a cycle (two or more objects, or one object that
     /// refers to itself through a kept edge).
-    cyclic: Vec<bool>,
+    cyclic: Column<u8>,
 }
 
 impl Components {
@@ -118,9 +121,9 @@ impl Components {
             }
         }
         Components {
-            component,
-            sizes,
-            cyclic,
+            component: component.into(),
+            sizes: sizes.into(),
+            cyclic: cyclic.into_iter().map(u8::from).collect::<Vec<u8>>().into(),
         }
     }
 
@@ -146,6 +149,30 @@ impl Components {
 
     /// True if component `k` is a reference cycle.
     pub fn is_cycle(&self, k: u32) -> bool {
-        self.cyclic[k as usize]
+        self.cyclic[k as usize] != 0
+    }
+
+    /// The arrays behind the components, for the index: component per object, size
+    /// and cycle flag (0 or 1) per component.
+    pub(crate) fn columns(&self) -> (&[u32], &[u32], &[u8]) {
+        (&self.component, &self.sizes, &self.cyclic)
+    }
+
+    /// Components from arrays saved by [`Components::columns`], or `None` if they do not
+    /// fit together for `n` objects.
+    pub(crate) fn from_columns(
+        n: usize,
+        component: Column<u32>,
+        sizes: Column<u32>,
+        cyclic: Column<u8>,
+    ) -> Option<Components> {
+        let ok = component.len() == n
+            && sizes.len() == cyclic.len()
+            && component.par_iter().all(|&k| (k as usize) < sizes.len());
+        ok.then_some(Components {
+            component,
+            sizes,
+            cyclic,
+        })
     }
 }

@@ -26,14 +26,24 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use crate::column::Column;
 use crate::graph::{Graph, NodeId, NONE};
 use crate::memory;
 
 /// Dominator-tree children as CSR over ids `0..=n` (the super-root last).
 #[derive(Clone, Debug)]
 struct Children {
-    start: Vec<u64>,
-    list: Vec<NodeId>,
+    start: Column<u64>,
+    list: Column<NodeId>,
+}
+
+/// The arrays of a [`Dominators`] (see its fields).
+pub(crate) struct DominatorColumns<'a> {
+    pub idom: &'a [NodeId],
+    pub retained: &'a [u64],
+    pub tree_pre: &'a [u32],
+    pub tree_size: &'a [u32],
+    pub tree_order: &'a [NodeId],
 }
 
 /// The dominator tree of a graph and every object's retained size.
@@ -41,17 +51,17 @@ struct Children {
 pub struct Dominators {
     n: usize,
     /// Per object: its immediate dominator, `n` (the super-root) or [`NONE`].
-    idom: Vec<NodeId>,
+    idom: Column<NodeId>,
     /// Per object: retained bytes (0 when unreachable). Index `n`: the super-root's.
-    retained: Vec<u64>,
+    retained: Column<u64>,
     /// Per object: position in a preorder of the dominator tree ([`NONE`] if
     /// unreachable), and the size of its subtree: the objects `v` dominates are exactly
     /// the positions `tree_pre[v] .. tree_pre[v] + tree_size[v]`. Siblings are ordered by
     /// the search's preorder.
-    tree_pre: Vec<u32>,
-    tree_size: Vec<u32>,
+    tree_pre: Column<u32>,
+    tree_size: Column<u32>,
     /// The reachable objects in that preorder (the inverse of `tree_pre`).
-    tree_order: Vec<NodeId>,
+    tree_order: Column<NodeId>,
     /// Children lists, built on first use from `tree_order` (so each list is in tree
     /// preorder, which is the search's preorder).
     children: OnceLock<Children>,
@@ -149,11 +159,11 @@ impl Dominators {
         super::timing("dominators.retained_tree", t);
         Dominators {
             n,
-            idom,
-            retained,
-            tree_pre,
-            tree_size,
-            tree_order,
+            idom: idom.into(),
+            retained: retained.into(),
+            tree_pre: tree_pre.into(),
+            tree_size: tree_size.into(),
+            tree_order: tree_order.into(),
             children: OnceLock::new(),
         }
     }
@@ -177,7 +187,54 @@ impl Dominators {
                 list[cursor[d] as usize] = v;
                 cursor[d] += 1;
             }
-            Children { start, list }
+            Children {
+                start: start.into(),
+                list: list.into(),
+            }
+        })
+    }
+
+    /// The arrays behind the dominator tree, for the index.
+    pub(crate) fn columns(&self) -> DominatorColumns<'_> {
+        DominatorColumns {
+            idom: &self.idom,
+            retained: &self.retained,
+            tree_pre: &self.tree_pre,
+            tree_size: &self.tree_size,
+            tree_order: &self.tree_order,
+        }
+    }
+
+    /// Dominators from arrays saved by [`Dominators::columns`], or `None` if they do not
+    /// fit together for `n` objects.
+    pub(crate) fn from_columns(
+        n: usize,
+        idom: Column<NodeId>,
+        retained: Column<u64>,
+        tree_pre: Column<u32>,
+        tree_size: Column<u32>,
+        tree_order: Column<NodeId>,
+    ) -> Option<Dominators> {
+        let reach = tree_order.len() as u64;
+        let ok = idom.len() == n
+            && retained.len() == n + 1
+            && tree_pre.len() == n
+            && tree_size.len() == n
+            && tree_order.len() <= n
+            && idom.par_iter().all(|&d| d == NONE || d as usize <= n)
+            && tree_order.par_iter().all(|&v| (v as usize) < n)
+            && tree_pre
+                .par_iter()
+                .zip(tree_size.par_iter())
+                .all(|(&p, &s)| p == NONE || u64::from(p) + u64::from(s) <= reach);
+        ok.then_some(Dominators {
+            n,
+            idom,
+            retained,
+            tree_pre,
+            tree_size,
+            tree_order,
+            children: OnceLock::new(),
         })
     }
 

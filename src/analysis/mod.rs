@@ -65,6 +65,8 @@ pub struct Analysis<'s> {
     pub components: Option<Components>,
     /// Shortest paths, if asked for.
     pub paths: Option<Paths>,
+    /// The type histogram with retained sizes, once computed (or read from the index).
+    pub(crate) type_stats: std::sync::OnceLock<Vec<TypeStats>>,
 }
 
 impl<'s> Analysis<'s> {
@@ -107,6 +109,7 @@ impl<'s> Analysis<'s> {
             dom,
             components,
             paths,
+            type_stats: std::sync::OnceLock::new(),
         })
     }
 
@@ -175,7 +178,10 @@ impl<'s> Analysis<'s> {
         let size = |v: NodeId| self.size(v);
         let (types, type_count) = (self.snap.types_of(), self.snap.type_count());
         match (&self.dom, &self.paths) {
-            (Some(dom), _) => histogram::histogram(types, type_count, &size, dom),
+            (Some(dom), _) => self
+                .type_stats
+                .get_or_init(|| histogram::histogram(types, type_count, &size, dom))
+                .clone(),
             (None, Some(paths)) => histogram::histogram_with(
                 types,
                 type_count,

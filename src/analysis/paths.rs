@@ -7,6 +7,9 @@
 //! just the parent, gives each step's label without searching the parent's references
 //! (a list of a million items would make that quadratic).
 
+use rayon::prelude::*;
+
+use crate::column::Column;
 use crate::graph::{Graph, NodeId, NONE};
 use crate::memory;
 
@@ -18,10 +21,10 @@ const NO_EDGE: u64 = u64::MAX;
 pub struct Paths {
     /// Per object: distance in edges from the nearest root (roots: 0), [`NONE`] if
     /// unreachable.
-    depth: Vec<u32>,
+    depth: Column<u32>,
     /// Per object: the index of the edge that reached it ([`NO_EDGE`] for roots and
     /// unreachable objects).
-    via: Vec<u64>,
+    via: Column<u64>,
 }
 
 /// One step of a path: an object and the index of the edge from the previous step into
@@ -54,7 +57,29 @@ impl Paths {
                 }
             }
         }
-        Paths { depth, via }
+        Paths {
+            depth: depth.into(),
+            via: via.into(),
+        }
+    }
+
+    /// The arrays behind the paths, for the index: depth and reaching edge per object.
+    pub(crate) fn columns(&self) -> (&[u32], &[u64]) {
+        (&self.depth, &self.via)
+    }
+
+    /// Paths from arrays saved by [`Paths::columns`], or `None` if they do not fit a
+    /// graph of `n` objects and `edges` edges.
+    pub(crate) fn from_columns(
+        n: usize,
+        edges: usize,
+        depth: Column<u32>,
+        via: Column<u64>,
+    ) -> Option<Paths> {
+        let ok = depth.len() == n
+            && via.len() == n
+            && via.par_iter().all(|&k| k == NO_EDGE || k < edges as u64);
+        ok.then_some(Paths { depth, via })
     }
 
     /// Distance of `v` from the roots, or `None` if unreachable.

@@ -132,9 +132,10 @@ fn open(args: &DumpArgs) -> Result<Snapshot> {
     Snapshot::open(&args.dump, verify)
 }
 
-/// Builds the graph of `snap` and runs `needs`; errors name `path`.
+/// Builds the graph of `snap` and runs `needs`, through the dump's index when it has one
+/// (see [`crate::index`]); errors name `path`.
 fn analyze<'s>(snap: &'s Snapshot, path: &Path, needs: Needs) -> Result<Analysis<'s>> {
-    Analysis::run(snap, needs).map_err(|e| e.in_file(path))
+    crate::index::analyze(snap, path, needs).map_err(|e| e.in_file(path))
 }
 
 /// An object as it appears in JSON output. Addresses are hex strings: JSON numbers lose

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use crate::column::Column;
 use crate::error::{Error, Result, Where};
 use crate::format::kind;
 use crate::format::object_flags::REFCOUNT_UNKNOWN;
@@ -51,21 +52,33 @@ pub mod root_reason {
 /// Reverse CSR: for each object, the sources of its in-edges, ascending.
 #[derive(Clone, Debug)]
 struct Reverse {
-    start: Vec<u64>,
-    sources: Vec<NodeId>,
+    start: Column<u64>,
+    sources: Column<NodeId>,
+}
+
+/// The arrays of a [`Graph`] (see [`Graph::columns`]).
+pub(crate) struct GraphColumns<'a> {
+    pub fwd_start: &'a [u64],
+    pub fwd: &'a [NodeId],
+    pub roots: &'a [NodeId],
+    pub type_objects: &'a [NodeId],
+    pub rev_start: &'a [u64],
+    pub rev_sources: &'a [NodeId],
 }
 
 /// A resolved object graph (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct Graph {
     n: usize,
-    fwd_start: Vec<u64>,
-    fwd: Vec<NodeId>,
-    in_degree: Vec<u32>,
+    fwd_start: Column<u64>,
+    fwd: Column<NodeId>,
+    /// Resolved edges into each object (saturating); `None` when the graph came from
+    /// an index, whose reverse adjacency gives them.
+    in_degree: Option<Column<u32>>,
     reverse: OnceLock<Reverse>,
-    roots: Vec<NodeId>,
+    roots: Column<NodeId>,
     dangling: u64,
-    type_objects: Vec<NodeId>,
+    type_objects: Column<NodeId>,
 }
 
 impl Graph {
@@ -116,10 +129,75 @@ impl Graph {
             .collect();
         Ok(Graph {
             n,
+            fwd_start: fwd_start.into(),
+            fwd: fwd.into(),
+            in_degree: Some(in_degree.into()),
+            reverse: OnceLock::new(),
+            roots,
+            dangling,
+            type_objects,
+        })
+    }
+
+    /// The resolved arrays, for the index: edge targets, roots, type objects, and the
+    /// reverse adjacency (built if it was not yet), from which in-degrees follow.
+    pub(crate) fn columns(&self) -> GraphColumns<'_> {
+        let (rev_start, rev_sources) = self.reverse_csr();
+        GraphColumns {
+            fwd_start: &self.fwd_start,
+            fwd: &self.fwd,
+            roots: &self.roots,
+            type_objects: &self.type_objects,
+            rev_start,
+            rev_sources,
+        }
+    }
+
+    /// The graph of `snap` from arrays saved by [`Graph::columns`] (and its dangling
+    /// edge count), or `None` if they do not fit the snapshot.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_columns(
+        snap: &Snapshot,
+        fwd_start: Column<u64>,
+        fwd: Column<NodeId>,
+        roots: Column<NodeId>,
+        type_objects: Column<NodeId>,
+        dangling: u64,
+        rev_start: Column<u64>,
+        rev_sources: Column<NodeId>,
+    ) -> Option<Graph> {
+        let n = snap.object_count();
+        let in_range = |v: &NodeId| (*v as usize) < n;
+        let ok = n <= MAX_OBJECTS
+            && fwd_start.len() == n + 1
+            && fwd_start.first() == Some(&0)
+            && fwd_start.last() == Some(&(fwd.len() as u64))
+            && fwd_start.par_windows(2).all(|w| w[0] <= w[1])
+            && fwd.len() == snap.edge_count()
+            && type_objects.len() == snap.type_count()
+            && rev_start.len() == n + 1
+            && rev_start.first() == Some(&0)
+            && rev_start.last() == Some(&(rev_sources.len() as u64))
+            && rev_start.par_windows(2).all(|w| w[0] <= w[1])
+            && fwd.par_iter().all(|&t| t == NONE || in_range(&t))
+            && roots.iter().all(in_range)
+            && roots.windows(2).all(|w| w[0] < w[1])
+            && type_objects.iter().all(|&t| t == NONE || in_range(&t))
+            && rev_sources.par_iter().all(in_range);
+        if !ok {
+            return None;
+        }
+        let reverse = OnceLock::new();
+        let _ = reverse.set(Reverse {
+            start: rev_start,
+            sources: rev_sources,
+        });
+        Some(Graph {
+            n,
             fwd_start,
             fwd,
-            in_degree,
-            reverse: OnceLock::new(),
+            in_degree: None,
+            reverse,
             roots,
             dangling,
             type_objects,
@@ -151,13 +229,13 @@ impl Graph {
         roots.dedup();
         Graph {
             n,
-            fwd_start: starts,
-            fwd: targets,
-            in_degree,
+            fwd_start: starts.into(),
+            fwd: targets.into(),
+            in_degree: Some(in_degree.into()),
             reverse: OnceLock::new(),
-            roots,
+            roots: roots.into(),
             dangling,
-            type_objects: Vec::new(),
+            type_objects: Vec::new().into(),
         }
     }
 
@@ -263,9 +341,14 @@ impl Graph {
     /// The reverse adjacency as CSR: `sources[start[v]..start[v + 1]]` are the objects
     /// that refer to `v`, ascending. Built on first use.
     pub fn reverse_csr(&self) -> (&[u64], &[NodeId]) {
-        let r = self
-            .reverse
-            .get_or_init(|| reverse(self.n, &self.fwd_start, &self.fwd, &self.in_degree));
+        let r = self.reverse.get_or_init(|| {
+            reverse(
+                self.n,
+                &self.fwd_start,
+                &self.fwd,
+                self.in_degree.as_deref(),
+            )
+        });
         (&r.start, &r.sources)
     }
 
@@ -277,7 +360,13 @@ impl Graph {
     /// Number of resolved edges into `v` (saturating at `u32::MAX`).
     #[inline]
     pub fn in_degree(&self, v: NodeId) -> u64 {
-        u64::from(self.in_degree[v as usize])
+        match &self.in_degree {
+            Some(d) => u64::from(d[v as usize]),
+            None => {
+                let start = self.reverse_csr().0;
+                start[v as usize + 1] - start[v as usize]
+            }
+        }
     }
 
     /// True if `v` is a child of the super-root.
@@ -344,16 +433,17 @@ pub fn root_reasons(snap: &Snapshot, in_degree: &[u32]) -> Vec<u8> {
 ///
 /// Deterministic for any thread count: the id range is split into parts, and each part
 /// scans all edges in source order, keeping those whose target is in the part.
-fn reverse(n: usize, fwd_start: &[u64], fwd: &[NodeId], in_degree: &[u32]) -> Reverse {
+fn reverse(n: usize, fwd_start: &[u64], fwd: &[NodeId], in_degree: Option<&[u32]>) -> Reverse {
     let mut start = Vec::with_capacity(n + 1);
     let mut total = 0u64;
     start.push(0);
-    for &d in in_degree {
+    for &d in in_degree.unwrap_or_default() {
         total += u64::from(d);
         start.push(total);
     }
-    // A saturated in-degree undercounts: recount exactly (only with > 2^32 edges).
-    if in_degree.contains(&u32::MAX) {
+    // A saturated in-degree undercounts: recount exactly (only with > 2^32 edges, or
+    // when the in-degrees are not known).
+    if in_degree.is_none_or(|d| d.contains(&u32::MAX)) {
         let mut exact = vec![0u64; n + 1];
         for &t in fwd {
             if t != NONE {
@@ -392,7 +482,10 @@ fn reverse(n: usize, fwd_start: &[u64], fwd: &[NodeId], in_degree: &[u32]) -> Re
             }
         });
     }
-    Reverse { start, sources }
+    Reverse {
+        start: start.into(),
+        sources: sources.into(),
+    }
 }
 
 #[cfg(test)]
