@@ -278,6 +278,15 @@ fn mac(key: &[u8], header: &Header, entries: &[Entry]) -> HmacSha256 {
     m
 }
 
+/// The resolved graph of `snap` from its index, if it has a valid one (and the index
+/// is enabled).
+pub fn load_graph(snap: &Snapshot, dump_path: &Path) -> Option<Graph> {
+    (enabled() && worth_indexing(snap))
+        .then(|| load(snap, dump_path))
+        .flatten()
+        .map(|ix| ix.graph)
+}
+
 /// Opens the index of `snap` (read from `dump_path`) if a valid one exists.
 pub fn load(snap: &Snapshot, dump_path: &Path) -> Option<Indexed> {
     let key = key()?;

@@ -182,7 +182,11 @@ pub fn gather(snap: &Snapshot, path: &Path) -> Result<InfoData> {
         })
         .collect();
     drop(kinds);
-    let census = crate::census::checked_census(snap)?;
+    // The index, when the dump has a valid one, already holds the resolved graph.
+    let census = match crate::index::load_graph(snap, path) {
+        Some(graph) => crate::census::from_graph(snap, &graph),
+        None => crate::census::checked_census(snap)?,
+    };
     let shallow = snap.total_shallow_size();
     let rss = u("rss.bytes");
     let share = rss.filter(|&r| r > 0).map(|r| shallow as f64 / r as f64);
