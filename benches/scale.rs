@@ -8,8 +8,10 @@
 //! beside the dominator search as the CLI does), the floor (one sequential read of the
 //! file plus one depth-first search of the built graph) and the full analysis as a
 //! multiple of it, and the peak anonymous resident memory (RssAnon: the mapped file is
-//! not counted) during the full analysis. Figures are for the same file in one run, so
-//! ratios are comparable even on a noisy machine.
+//! not counted) during the full analysis, then each phase's speedup from 1 to 2 threads.
+//! Last, the index cache: saving it after a cold analysis, and a warm query (map the
+//! index, type histogram with retained sizes). Figures are for the same file in one run,
+//! so ratios are comparable even on a noisy machine.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 use heapsnap::analysis::{cycles, histogram, Analysis, Dominators, Needs, Paths};
 use heapsnap::graph::{Graph, NodeId, NONE};
 use heapsnap::synth::{generate, Params};
-use heapsnap::{Snapshot, Verify};
+use heapsnap::{index, Snapshot, Verify};
 
 fn rss_anon_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -152,6 +154,7 @@ fn main() {
         "threads", "graph", "dom", "scc", "bfs", "hist", "group", "FULL", "floor", "x", "peak MiB"
     );
     let mut full_by_threads = Vec::new();
+    let mut phases_by_threads: Vec<[f64; 7]> = Vec::new();
     for threads in [1usize, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -197,10 +200,42 @@ fn main() {
                 t_full / floor
             );
             full_by_threads.push(t_full);
+            phases_by_threads.push([t_graph, t_dom, t_scc, t_bfs, t_hist, t_group, t_full]);
         });
     }
+    let ratio: Vec<String> = (0..7)
+        .map(|i| format!("{:>7.2}", phases_by_threads[0][i] / phases_by_threads[1][i]))
+        .collect();
     println!(
-        "full analysis speedup 1 -> 2 threads: {:.2}x",
-        full_by_threads[0] / full_by_threads[1]
+        "{:>8} {}   (1-thread time / 2-thread time)",
+        "speedup",
+        ratio.join(" ")
     );
+
+    // The index cache: a cold analysis of everything saves it; a warm query maps it.
+    let (a, t_cold) = secs(|| Analysis::run(&snap, Needs::all()).unwrap());
+    let (saved, t_save) = secs(|| index::save(&a, &path));
+    drop(a);
+    match saved {
+        Ok(file) => {
+            let (q, t_warm) = secs(|| {
+                let a = index::analyze(
+                    &snap,
+                    &path,
+                    Needs {
+                        dominators: true,
+                        ..Needs::default()
+                    },
+                )
+                .unwrap();
+                a.histogram().len()
+            });
+            let index_mib = std::fs::metadata(&file).map_or(0, |m| m.len()) as f64 / 1048576.0;
+            println!(
+                "index: cold analysis of everything {t_cold:.2} s, saving {t_save:.2} s ({index_mib:.0} MiB, {}); warm query (map the index + type histogram with retained sizes, {q} types) {t_warm:.3} s",
+                file.display()
+            );
+        }
+        Err(e) => println!("index: not saved ({e})"),
+    }
 }

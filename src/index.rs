@@ -109,7 +109,6 @@ mod array {
     pub const COMPONENT_CYCLIC: u32 = 22;
     pub const DEPTH: u32 = 30;
     pub const VIA: u32 = 31;
-    pub const FWD_START: u32 = 40;
     /// The type histogram with retained sizes: per type, count, shallow, retained,
     /// unreachable count, unreachable shallow.
     pub const TYPE_STATS: u32 = 41;
@@ -367,7 +366,6 @@ fn open(snap: &Snapshot, id: &[u8; 32], key: &[u8], file: &Path) -> Option<Parts
     }
     let graph = Graph::from_columns(
         snap,
-        col(&map, get(array::FWD_START))?,
         col(&map, get(array::FWD))?,
         col(&map, get(array::ROOTS))?,
         col(&map, get(array::TYPE_OBJECTS))?,
@@ -466,7 +464,6 @@ pub fn save(a: &Analysis<'_>, dump_path: &Path) -> Result<PathBuf, String> {
         )
     }
     let arrays = [
-        raw(array::FWD_START, g.fwd_start),
         raw(array::FWD, g.fwd),
         raw(array::ROOTS, g.roots),
         raw(array::TYPE_OBJECTS, g.type_objects),

@@ -16,9 +16,12 @@ use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use memmap2::Mmap;
 
 use crate::cache::{cache_dir, create_private};
+use crate::column::{Column, Mapped};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::read::len_u64;
 use crate::format::{
@@ -29,14 +32,14 @@ use crate::validate::{check_addresses, validate, Layout};
 
 /// The bytes of a file: a read-only map, or an owned copy in 8-byte words.
 enum Data {
-    Mmap(Mmap),
+    Mmap(Arc<Mmap>),
     Owned { words: Vec<u64>, len: usize },
 }
 
 impl Data {
     fn bytes(&self) -> &[u8] {
         match self {
-            Data::Mmap(m) => m,
+            Data::Mmap(m) => &m[..],
             Data::Owned { words, len } => {
                 let all: &[u8] = bytemuck::cast_slice(words);
                 &all[..*len]
@@ -109,7 +112,7 @@ impl Snapshot {
             // modification or truncation of an input file by another process is outside
             // heapsnap's contract: dumps are written once, then analysed.
             match unsafe { Mmap::map(&file) } {
-                Ok(m) => Data::Mmap(m),
+                Ok(m) => Data::Mmap(Arc::new(m)),
                 Err(_) => read_all(file).map_err(|e| e.in_file(path))?,
             }
         } else {
@@ -189,7 +192,7 @@ impl Snapshot {
             .map_err(|e| Error::io("cannot open", e))
             // SAFETY: as in `open`; the file is ours, in a directory only we can write.
             .and_then(|f| unsafe { Mmap::map(&f) }.map_err(|e| Error::io("cannot map", e)))
-            .and_then(|m| Snapshot::from_data(Data::Mmap(m), verify));
+            .and_then(|m| Snapshot::from_data(Data::Mmap(Arc::new(m)), verify));
         match snap {
             Ok(snap) => {
                 // Another process may have renamed the same content there first: same bytes.
@@ -214,7 +217,7 @@ impl Snapshot {
         let file = File::open(path).ok()?;
         // SAFETY: as in `open`; the cache directory is private to this user.
         let map = unsafe { Mmap::map(&file) }.ok()?;
-        match Snapshot::from_data(Data::Mmap(map), verify) {
+        match Snapshot::from_data(Data::Mmap(Arc::new(map)), verify) {
             Ok(snap) => Some(snap),
             Err(_) => {
                 let _ = std::fs::remove_file(path);
@@ -310,6 +313,47 @@ impl Snapshot {
     /// OBJECT_EDGE_START: `N + 1` CSR offsets into the edge columns.
     pub fn edge_starts(&self) -> &[u64] {
         self.col(kind::OBJECT_EDGE_START)
+    }
+
+    /// OBJECT_EDGE_START as a [`Column`]: a view of the mapped file (no copy) when the
+    /// dump is mapped.
+    pub fn edge_starts_column(&self) -> Column<u64> {
+        let span = self.layout.spans[kind::OBJECT_EDGE_START as usize];
+        match (&self.data, span) {
+            (Data::Mmap(m), Some(span)) => {
+                Mapped::new(m.clone(), span.offset, span.len / 8).map(Column::Mapped)
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| self.edge_starts().to_vec().into())
+    }
+
+    /// Lets the operating system drop this process's pages of the sections `kinds`
+    /// (they stay in the page cache and are read back if touched again): the graph
+    /// build reads addresses and edge targets once, and on a dump of many gigabytes they
+    /// would otherwise stay in the resident set for the rest of the analysis. Does
+    /// nothing when the dump is not mapped.
+    pub fn release(&self, kinds: &[u32]) {
+        let Data::Mmap(m) = &self.data else {
+            return;
+        };
+        const PAGE: usize = 4096;
+        for &k in kinds {
+            let Some(Some(span)) = self.layout.spans.get(k as usize).copied() else {
+                continue;
+            };
+            let start = span.offset.next_multiple_of(PAGE);
+            let end = (span.offset + span.len) & !(PAGE - 1);
+            if end > start {
+                // SAFETY: MADV_DONTNEED on a read-only shared file mapping only drops
+                // this process's page table entries; the next access reads the same
+                // file bytes back from the page cache (the contents cannot change: see
+                // `open`). No reference into the map is invalidated.
+                let _ = unsafe {
+                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+                };
+            }
+        }
     }
 
     /// EDGE_TARGET: one target address per edge.

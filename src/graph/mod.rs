@@ -58,7 +58,6 @@ struct Reverse {
 
 /// The arrays of a [`Graph`] (see [`Graph::columns`]).
 pub(crate) struct GraphColumns<'a> {
-    pub fwd_start: &'a [u64],
     pub fwd: &'a [NodeId],
     pub roots: &'a [NodeId],
     pub type_objects: &'a [NodeId],
@@ -121,15 +120,16 @@ impl Graph {
         let type_objects = snap.types().iter().map(|t| table.get(t.address)).collect();
         drop(table);
         crate::analysis::timing("graph.resolve", t0);
-        let starts = snap.edge_starts();
-        let fwd_start = memory::from_fn(starts.len(), |i| starts[i]);
+        let fwd_start = snap.edge_starts_column();
+        // Addresses and targets are not read again by the analyses.
+        snap.release(&[kind::OBJECT_ADDRESS, kind::EDGE_TARGET]);
         let reasons = root_reasons(snap, &in_degree);
         let roots = (0..n as NodeId)
             .filter(|&v| reasons[v as usize] != 0)
             .collect();
         Ok(Graph {
             n,
-            fwd_start: fwd_start.into(),
+            fwd_start,
             fwd: fwd.into(),
             in_degree: Some(in_degree.into()),
             reverse: OnceLock::new(),
@@ -144,7 +144,6 @@ impl Graph {
     pub(crate) fn columns(&self) -> GraphColumns<'_> {
         let (rev_start, rev_sources) = self.reverse_csr();
         GraphColumns {
-            fwd_start: &self.fwd_start,
             fwd: &self.fwd,
             roots: &self.roots,
             type_objects: &self.type_objects,
@@ -158,7 +157,6 @@ impl Graph {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_columns(
         snap: &Snapshot,
-        fwd_start: Column<u64>,
         fwd: Column<NodeId>,
         roots: Column<NodeId>,
         type_objects: Column<NodeId>,
@@ -168,6 +166,7 @@ impl Graph {
     ) -> Option<Graph> {
         let n = snap.object_count();
         let in_range = |v: &NodeId| (*v as usize) < n;
+        let fwd_start = snap.edge_starts_column();
         let ok = n <= MAX_OBJECTS
             && fwd_start.len() == n + 1
             && fwd_start.first() == Some(&0)
