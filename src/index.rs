@@ -22,7 +22,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
@@ -248,6 +248,12 @@ fn hex(bytes: &[u8]) -> String {
 /// The key that authenticates this user's indexes, created on first use. `None` when
 /// no private cache directory is usable (indexes are then neither read nor written).
 fn key() -> Option<Vec<u8>> {
+    // Once per process: two analyses (`diff`) may ask at the same time.
+    static KEY: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    KEY.get_or_init(read_or_create_key).clone()
+}
+
+fn read_or_create_key() -> Option<Vec<u8>> {
     let path = cache_dir()?.join("index.key");
     if let Ok(k) = std::fs::read(&path) {
         return (k.len() == 32).then_some(k);
@@ -516,9 +522,15 @@ pub fn save(a: &Analysis<'_>, dump_path: &Path) -> Result<PathBuf, String> {
         const PIECE: usize = 8 << 20;
         let dir = file.parent().unwrap_or(Path::new("."));
         let name = file.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        // Unique per call: two analyses in one process (`diff D D`) may save at once.
+        static SAVES: AtomicU64 = AtomicU64::new(0);
+        let tmp = dir.join(format!(
+            ".{name}.{}.{}.tmp",
+            std::process::id(),
+            SAVES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let f = create_private(&tmp)?;
         let result = (|| {
-            let f = create_private(&tmp)?;
             f.set_len(offset)?;
             f.write_all_at(bytemuck::bytes_of(&header), 0)?;
             f.write_all_at(bytemuck::cast_slice(&entries), HEADER_BYTES as u64)?;
@@ -550,7 +562,13 @@ pub fn save(a: &Analysis<'_>, dump_path: &Path) -> Result<PathBuf, String> {
             let cached =
                 cached.ok_or_else(|| format!("cannot write {}: {first}", beside.display()))?;
             if let Some(dir) = cached.parent() {
-                let _ = std::fs::create_dir(dir);
+                let mut builder = std::fs::DirBuilder::new();
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::DirBuilderExt;
+                    builder.mode(0o700);
+                }
+                let _ = builder.create(dir);
             }
             write(&cached)
                 .map(|()| cached.clone())

@@ -220,7 +220,11 @@ impl Dominators {
             && tree_size.len() == n
             && tree_order.len() <= n
             && idom.par_iter().all(|&d| d == NONE || d as usize <= n)
-            && tree_order.par_iter().all(|&v| (v as usize) < n)
+            // The tree order lists each reachable object once, at its tree position.
+            && tree_order.par_iter().enumerate().all(|(p, &v)| {
+                (v as usize) < n && idom[v as usize] != NONE && tree_pre[v as usize] == p as u32
+            })
+            && idom.par_iter().filter(|&&d| d != NONE).count() == tree_order.len()
             && tree_pre
                 .par_iter()
                 .zip(tree_size.par_iter())

@@ -1387,9 +1387,6 @@ fn concurrent_cold_runs_leave_one_valid_index() {
 /// `diff D D` analyses the same dump twice at once, in one process: both analyses save
 /// its index.
 #[test]
-#[ignore = "bug: two analyses of one dump in one process (diff D D) race on the same \
-            temporary file name (.NAME.hsidx.PID.tmp): the index lands in the cache \
-            directory or is not saved, with 'warning: analysis index not saved' on stderr"]
 fn diff_of_a_dump_with_itself_saves_its_index_quietly() {
     let w = World::new();
     let d = w.synth("d.hsnap", 20_000, 45);
@@ -1600,11 +1597,6 @@ fn forged_arrays_out_of_range_are_rejected() {
 /// order unreachable (`NONE`, a value the range check admits): `dominators` must not
 /// panic.
 #[test]
-#[ignore = "hardening gap: Dominators::from_columns admits idom[v] == NONE for a v in \
-            tree_order; Dominators::children_csr then indexes start[NONE + 1] and \
-            `dominators` panics (index out of bounds: the len is 5002 but the index is \
-            4294967296, src/analysis/dominators.rs children_csr). Needs the user's index \
-            key to forge"]
 fn a_forged_index_with_an_unreachable_object_in_the_tree_order_does_not_panic() {
     let t = Tamper::new(51);
     let good = Ix(t.good.clone());
