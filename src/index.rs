@@ -415,6 +415,11 @@ fn open(snap: &Snapshot, id: &[u8; 32], key: &[u8], file: &Path) -> Option<Parts
             unreachable_shallow: r[4],
         })
         .collect();
+    // Checking read every page; a query needs few of them again. Drop them from this
+    // process's resident set (they stay in the page cache and fault back on use).
+    // SAFETY: as in `Snapshot::release`: a read-only shared file mapping, written once
+    // and renamed into place, so the pages read back are the bytes just checked.
+    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
     Some((graph, dom, components, paths, type_stats))
 }
 

@@ -233,7 +233,18 @@ impl Snapshot {
 
     fn from_data(data: Data, verify: Verify) -> Result<Snapshot> {
         let layout = validate(data.bytes(), verify)?;
-        Ok(Snapshot { data, layout })
+        let snap = Snapshot { data, layout };
+        // Verifying the checksums read every page; the analyses read the columns they
+        // need again. Start from an empty resident set rather than the whole file.
+        snap.release_all();
+        Ok(snap)
+    }
+
+    fn release_all(&self) {
+        if let Data::Mmap(m) = &self.data {
+            // SAFETY: as in `release`.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
     }
 
     /// True if the file is memory-mapped rather than read into memory.

@@ -171,9 +171,13 @@ impl Dominators {
     fn children_csr(&self) -> &Children {
         self.children.get_or_init(|| {
             let n = self.n;
+            // An object without a dominator (only in a damaged index) has no list.
+            let parent = |v: NodeId| Some(self.idom[v as usize] as usize).filter(|&d| d <= n);
             let mut start = memory::filled(n + 2, 0u64);
             for &v in &self.tree_order {
-                start[self.idom[v as usize] as usize + 1] += 1;
+                if let Some(d) = parent(v) {
+                    start[d + 1] += 1;
+                }
             }
             for i in 0..=n {
                 start[i + 1] += start[i];
@@ -181,9 +185,10 @@ impl Dominators {
             let mut cursor = start.clone();
             let mut list = memory::filled(self.tree_order.len(), NONE);
             for &v in &self.tree_order {
-                let d = self.idom[v as usize] as usize;
-                list[cursor[d] as usize] = v;
-                cursor[d] += 1;
+                if let Some(d) = parent(v) {
+                    list[cursor[d] as usize] = v;
+                    cursor[d] += 1;
+                }
             }
             Children {
                 start: start.into(),
@@ -220,10 +225,7 @@ impl Dominators {
             && tree_size.len() == n
             && tree_order.len() <= n
             && idom.par_iter().all(|&d| d == NONE || d as usize <= n)
-            // The tree order lists each reachable object once, at its tree position.
-            && tree_order.par_iter().enumerate().all(|(p, &v)| {
-                (v as usize) < n && idom[v as usize] != NONE && tree_pre[v as usize] == p as u32
-            })
+            && tree_order.par_iter().all(|&v| (v as usize) < n)
             && idom.par_iter().filter(|&&d| d != NONE).count() == tree_order.len()
             && tree_pre
                 .par_iter()
