@@ -54,7 +54,11 @@ import threading
 import time
 import zlib
 from collections import Counter, deque, namedtuple
-from operator import add, eq, ge, getitem, gt, is_, lshift, mul, or_, sub
+from operator import add, eq, ge, getitem, gt, is_, lshift, mul, or_, setitem, sub
+try:
+    from operator import call as _call     # 3.11+
+except ImportError:
+    _call = None
 
 __version__ = "0.1.0"
 __all__ = ["dump", "install", "DumpResult", "Installed", "main", "__version__",
@@ -111,6 +115,8 @@ _TPFLAGS_MANAGED_DICT = 1 << 4
 _TPFLAGS_HEAPTYPE = 1 << 9
 _TPFLAGS_READY = 1 << 12     # PyType_Ready has run: tp_dict, tp_mro, tp_bases are set
 _TPFLAGS_HAVE_GC = 1 << 14
+_TPFLAGS_PREHEADER = (1 << 3) | (1 << 4)    # 3.12+: managed weakref | managed dict
+_PTR = struct.calcsize("P")
 _CO_OPTIMIZED = 1
 
 
@@ -356,6 +362,7 @@ _BuiltinFunctionType = type(len)
 _ModuleType = type(sys)
 _FrameType = type(sys._getframe())
 _MappingProxyType = type(type.__dict__)
+_MethodDescriptorType = type(object.__dict__["__sizeof__"])
 
 _EVEN = slice(0, None, 2)
 # per-type kinds of work: K_NORMAL needs none beyond the chunk passes (exact dicts
@@ -420,6 +427,14 @@ class _Walker(object):
         self.dict_tid = -1
         self.labels = None
         self.own_at = {}        # work-list position -> references held by the dumper
+        # 3.11+: per type index, sys.getsizeof or the type's C __sizeof__ (a heap object:
+        # the references this list holds are counted in held and subtracted in chunk())
+        self.sizer = []
+        self.sizer_pre = []     # per type index: bytes getsizeof adds to that __sizeof__
+        self.unchecked = set()  # type indexes whose sizer is not yet checked
+        self.held = {}          # id -> references self.sizer holds
+        self.held_delta = {}    # id -> change of held since this chunk read its refcounts
+        self.held_tids = set()  # the type indexes of the objects self.sizer refers to
         self.own_next = _NEVER  # the smallest position in own_at
 
     # -- strings
@@ -469,6 +484,7 @@ class _Walker(object):
         has_del = False
         sizeof_safe = True
         sizeof_found = False
+        sizer = None    # the C method implementing __sizeof__ (first in the MRO)
         plain = True     # every MRO dict has exact str keys only
         for B in mro:
             d = _T_DICT(B)
@@ -482,7 +498,8 @@ class _Walker(object):
                 has_del = True
             if not sizeof_found and "__sizeof__" in d:
                 sizeof_found = True
-                sizeof_safe = id(type(d["__sizeof__"])) in _C_DESCRIPTOR_IDS
+                sizer = d["__sizeof__"]
+                sizeof_safe = id(type(sizer)) in _C_DESCRIPTOR_IDS
             if id(B) in _C_FINALIZER_IDS:
                 has_del = True
         if has_del:
@@ -549,6 +566,21 @@ class _Walker(object):
             self.special_tids.add(i)
         self.tflag.append(oflag)
         self.value_bytes.append(8 if i in self.managed else 0)
+        if (_call is not None and sizeof_safe and type(sizer) is _MethodDescriptorType
+                and kind != K_TYPE):
+            # sys.getsizeof(o) is sizer(o) plus what CPython keeps before the object:
+            # the GC header and the managed dict (3.12+: or weakref) pointers. The
+            # direct call skips getsizeof's argument parsing and bound-method creation.
+            # Checked on the first instance seen (see check_sizers).
+            pre = _GC_HEAD if tf & _TPFLAGS_HAVE_GC else 0
+            if tf & (_TPFLAGS_PREHEADER if _PY >= (3, 12) else _TPFLAGS_MANAGED_DICT):
+                pre += 2 * _PTR
+            self.set_sizer(i, sizer, pre)
+            self.unchecked.add(i)
+        elif _call is not None:
+            self.set_sizer(i, sys.getsizeof, 0)
+        if _call is not None and (T is _MethodDescriptorType or T is _BuiltinFunctionType):
+            self.held_tids.add(i)
         if has_del:
             self.finalizer_tids.add(i)
         if T is dict:
@@ -769,6 +801,14 @@ class _Walker(object):
                     sz.append(object.__sizeof__(o) + (_GC_HEAD if gc.is_tracked(o) else 0))
                 else:
                     sz.append(self._getsizeof(o))
+        elif _call is not None:
+            if self.unchecked and not self.unchecked.isdisjoint(tset):
+                self.check_sizers(chunk, tids, tset)
+            try:
+                sz = list(map(add, map(_call, map(self.sizer.__getitem__, tids), chunk),
+                              map(self.sizer_pre.__getitem__, tids)))
+            except Exception:
+                sz = list(map(self._getsizeof, chunk))
         else:
             try:
                 sz = list(map(sys.getsizeof, chunk))
@@ -776,7 +816,8 @@ class _Walker(object):
                 sz = list(map(self._getsizeof, chunk))
         if self.managed and not self.managed.isdisjoint(tset):
             sz = list(map(add, sz, map(mul, lens, map(self.value_bytes.__getitem__, tids))))
-        if max(sz) >= U32_MAX:
+        # sizes are never negative: a sum below the limit has no entry at or above it
+        if sum(sz) >= U32_MAX and max(sz) >= U32_MAX:
             for j in compress(range(n), map(ge, sz, repeat(U32_MAX))):
                 c.wide_object.append(lo + j)
                 c.wide_size.append(sz[j])
@@ -790,8 +831,17 @@ class _Walker(object):
             for j in compress(range(n), map(self.finalizer_tids.__contains__, tids)):
                 if isf(chunk[j]):
                     fl[j] |= F_GC_FINALIZED
-        top = max(rc)
-        if top >= _IMMORTAL_LIMIT:
+        if not self.held_tids.isdisjoint(tset):
+            # references held by self.sizer when the refcounts were read
+            held, delta = self.held, self.held_delta
+            for j in compress(range(n), map(self.held_tids.__contains__, tids)):
+                k = held.get(id(chunk[j]), 0) - delta.get(id(chunk[j]), 0)
+                if k and rc[j] < _IMMORTAL_LIMIT:
+                    rc[j] = max(0, rc[j] - k)
+        if self.held_delta:
+            self.held_delta = {}
+        # refcounts are never negative here (see calibrate): the sum bounds them all
+        if sum(rc) >= _IMMORTAL_LIMIT and max(rc) >= _IMMORTAL_LIMIT:
             for j in compress(range(n), map(ge, rc, repeat(_IMMORTAL_LIMIT))):
                 self.immortal.append(lo + j)
                 fl[j] |= F_REFCOUNT_UNKNOWN
@@ -833,7 +883,7 @@ class _Walker(object):
                 firsts = list(map(add, map(starts.__getitem__, js), repeat(1)))
                 value_positions = itertools.chain.from_iterable(
                     map(range, firsts, map(add, firsts, counts), repeat(2)))
-                deque(map(lab.__setitem__, value_positions, labs), maxlen=0)
+                deque(map(setitem, repeat(lab), value_positions, labs), maxlen=0)
                 del firsts, value_positions
             for j, (first, step, labs) in labels.items():
                 p = starts[j] + first
@@ -871,7 +921,7 @@ class _Walker(object):
         js = list(compress(range(len(chunk)), map(eq, tids, repeat(self.dict_tid))))
         # one C-level iteration per dict, atomic under the GIL: key0, value0, key1, ...
         inter = list(map(list, map(chain, map(dict.items, map(chunk.__getitem__, js)))))
-        deque(map(refs.__setitem__, js, inter), maxlen=0)
+        deque(map(setitem, itertools.repeat(refs), js, inter), maxlen=0)
         if self.values == "none":
             return None
         lens = list(map(len, inter))      # edges per dict: two per key
@@ -886,6 +936,37 @@ class _Walker(object):
         if not any(labs):
             return None
         return js, lens, labs
+
+    def check_sizers(self, chunk, tids, tset):
+        """Compare the direct __sizeof__ call with sys.getsizeof on one instance of each
+        type not checked yet; a type where they differ keeps sys.getsizeof."""
+        for t in list(self.unchecked.intersection(tset)):
+            self.unchecked.discard(t)
+            o = chunk[tids.index(t)]
+            try:
+                ok = sys.getsizeof(o) == self.sizer[t](o) + self.sizer_pre[t]
+            except Exception:
+                ok = False
+            if not ok:
+                self.set_sizer(t, sys.getsizeof, 0)
+        o = None
+
+    def set_sizer(self, t, fn, pre):
+        """self.sizer[t] = fn (a new entry when t is the next type index), counting the
+        references that list holds."""
+        held, delta = self.held, self.held_delta
+        if t < len(self.sizer):
+            old = id(self.sizer[t])
+            held[old] -= 1
+            delta[old] = delta.get(old, 0) - 1
+            self.sizer[t] = fn
+            self.sizer_pre[t] = pre
+        else:
+            self.sizer.append(fn)
+            self.sizer_pre.append(pre)
+        i = id(fn)
+        held[i] = held.get(i, 0) + 1
+        delta[i] = delta.get(i, 0) + 1
 
     def _getsizeof(self, o):
         try:
@@ -1038,6 +1119,7 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     # this module hold references to their functions, code objects, ...
     w.own = _frame_references(sys._getframe(), _Walker.chunk)
     w.own_ids = frozenset(w.own)
+    w.held_delta = {}   # the references taken so far are held when every count is read
     if not w.own_ids.isdisjoint(w.seen):
         own = w.own
         for p in itertools.compress(itertools.count(), map(own.__contains__, w.work_ids)):
