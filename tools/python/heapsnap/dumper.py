@@ -870,13 +870,16 @@ class _Walker(object):
         # edges and labels
         starts = list(itertools.accumulate(itertools.chain((e0,), lens)))
         c.edge_start.fromlist(starts[1:])
-        flat = list(itertools.chain.from_iterable(refs))
+        chain = itertools.chain.from_iterable
+        fids = list(map(id, chain(refs)))
+        c.edge_target.fromlist(fids)
+        by_id = dict(zip(fids, chain(refs)))
         del refs
         if labels or dict_labels or self.labels is not None:
             if self.labels is None:
                 self.labels = _u32(bytes(4 * e0))
             lab = self.labels
-            lab.frombytes(bytes(4 * len(flat)))
+            lab.frombytes(bytes(4 * len(fids)))
             if dict_labels:
                 # the value edges of dict j are at starts[j] + 1, + 3, ...
                 js, counts, labs = dict_labels
@@ -889,9 +892,6 @@ class _Walker(object):
                 p = starts[j] + first
                 lab[p:p + step * len(labs):step] = _u32(labs)
             del lab
-        fids = list(map(id, flat))
-        c.edge_target.fromlist(fids)
-        by_id = dict(zip(fids, flat))
         new = set(by_id).difference(self.seen)
         if new:
             self.seen.update(new)
@@ -1080,6 +1080,13 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
     return roots
 
 
+def _first_positions(ids, wanted):
+    """Positions in the list ids of the members of the set wanted (each once in ids),
+    scanning only up to the last of them."""
+    return itertools.islice(itertools.compress(itertools.count(), map(wanted.__contains__, ids)),
+                            len(wanted))
+
+
 def _walk(values, preview_len, frames, thread_names, excluded):
     """Enumerate the heap; returns (Content, walk seconds). frames: list of (ident, frame)."""
     work = gc.get_objects()   # first, before any other work structure exists
@@ -1098,12 +1105,19 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     ids = w.work_ids
     ids.extend(map(id, work))
     w.seen.update(ids)
-    if not excl.isdisjoint(w.seen):    # e.g. the dumper's own frames on 3.8-3.10
-        pos = list(itertools.compress(itertools.count(), map(excl.__contains__, ids)))
-        for p in reversed(pos):
-            del work[p]
-            del ids[p]
-        del pos
+    hit = excl.intersection(w.seen)
+    if hit:     # e.g. the facts, the dumper's own frames
+        # found in one scan that stops at the last of them (they are often young: near
+        # the start of gc.get_objects()), then removed in one pass over that prefix
+        pos = list(_first_positions(ids, hit))
+        end = pos[-1] + 1
+        keep = [True] * end
+        for p in pos:
+            keep[p] = False
+        work[:end] = list(itertools.compress(work[:end], keep))
+        ids[:end] = list(itertools.compress(ids[:end], keep))
+        del pos, keep
+    hit = None
     w.seen.update(excl)     # excluded objects are never appended
     del ids
     names = {}
@@ -1120,12 +1134,12 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     w.own = _frame_references(sys._getframe(), _Walker.chunk)
     w.own_ids = frozenset(w.own)
     w.held_delta = {}   # the references taken so far are held when every count is read
-    if not w.own_ids.isdisjoint(w.seen):
-        own = w.own
-        for p in itertools.compress(itertools.count(), map(own.__contains__, w.work_ids)):
-            w.own_at[p] = own[w.work_ids[p]]
-        own = None
-        w.own_next = min(w.own_at) if w.own_at else _NEVER
+    hit = w.own_ids.intersection(w.seen)
+    if hit:
+        for p in _first_positions(w.work_ids, hit):
+            w.own_at[p] = w.own[w.work_ids[p]]
+        w.own_next = min(w.own_at)
+    hit = None
     seeded = len(work)
     lo = 0
     while lo < len(work):
