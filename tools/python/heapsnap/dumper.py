@@ -430,7 +430,10 @@ class _Walker(object):
         # 3.11+: per type index, sys.getsizeof or the type's C __sizeof__ (a heap object:
         # the references this list holds are counted in held and subtracted in chunk())
         self.sizer = []
-        self.sizer_pre = []     # per type index: bytes getsizeof adds to that __sizeof__
+        # per type index: its object flags | the bytes sys.getsizeof adds to its sizer << 8
+        # | 0xFF << 16 for managed values (see packed)
+        self.tinfo = []
+        self.patterns = {}      # chunk length -> (ov, 0xFF, 0xC0000000, 0xE0000000) words
         self.unchecked = set()  # type indexes whose sizer is not yet checked
         self.held = {}          # id -> references self.sizer holds
         self.held_delta = {}    # id -> change of held since this chunk read its refcounts
@@ -566,6 +569,7 @@ class _Walker(object):
             self.special_tids.add(i)
         self.tflag.append(oflag)
         self.value_bytes.append(8 if i in self.managed else 0)
+        pre = 0     # what sys.getsizeof adds to the sizer's result
         if (_call is not None and sizeof_safe and type(sizer) is _MethodDescriptorType
                 and kind != K_TYPE):
             # sys.getsizeof(o) is sizer(o) plus what CPython keeps before the object:
@@ -575,10 +579,13 @@ class _Walker(object):
             pre = _GC_HEAD if tf & _TPFLAGS_HAVE_GC else 0
             if tf & (_TPFLAGS_PREHEADER if _PY >= (3, 12) else _TPFLAGS_MANAGED_DICT):
                 pre += 2 * _PTR
-            self.set_sizer(i, sizer, pre)
+            if pre > 0xFF:
+                sizer, pre = sys.getsizeof, 0
+            self.set_sizer(i, sizer)
             self.unchecked.add(i)
         elif _call is not None:
-            self.set_sizer(i, sys.getsizeof, 0)
+            self.set_sizer(i, sys.getsizeof)
+        self.tinfo.append(oflag | pre << 8 | (0xFF << 16 if i in self.managed else 0))
         if _call is not None and (T is _MethodDescriptorType or T is _BuiltinFunctionType):
             self.held_tids.add(i)
         if has_del:
@@ -750,7 +757,7 @@ class _Walker(object):
         # first, before any other reference exists; minus the dumper's own references
         # (work list, chunk list, the getrefcount call), calibrated with a probe. The
         # references of the dumper's active frames are subtracted after the walk.
-        rc = list(map(sub, map(sys.getrefcount, chunk), itertools.repeat(self.ov)))
+        rc = list(map(sys.getrefcount, chunk))
         n = len(chunk)
         c = self.c
         repeat = itertools.repeat
@@ -793,69 +800,32 @@ class _Walker(object):
                     self.incomplete.append(lo + j)
         lens = list(map(len, refs))
         e0 = len(c.edge_target)
-        # sizes
-        if self.unsafe_size and not self.unsafe_size.isdisjoint(tset):
-            sz = []
-            for j, o in enumerate(chunk):
-                if tids[j] in self.unsafe_size:
-                    sz.append(object.__sizeof__(o) + (_GC_HEAD if gc.is_tracked(o) else 0))
-                else:
-                    sz.append(self._getsizeof(o))
-        elif _call is not None:
-            if self.unchecked and not self.unchecked.isdisjoint(tset):
-                self.check_sizers(chunk, tids, tset)
-            try:
-                sz = list(map(add, map(_call, map(self.sizer.__getitem__, tids), chunk),
-                              map(self.sizer_pre.__getitem__, tids)))
-            except Exception:
-                sz = list(map(self._getsizeof, chunk))
-        else:
-            try:
-                sz = list(map(sys.getsizeof, chunk))
-            except Exception:
-                sz = list(map(self._getsizeof, chunk))
-        if self.managed and not self.managed.isdisjoint(tset):
-            sz = list(map(add, sz, map(mul, lens, map(self.value_bytes.__getitem__, tids))))
-        # sizes are never negative: a sum below the limit has no entry at or above it
-        if sum(sz) >= U32_MAX and max(sz) >= U32_MAX:
-            for j in compress(range(n), map(ge, sz, repeat(U32_MAX))):
-                c.wide_object.append(lo + j)
-                c.wide_size.append(sz[j])
-                sz[j] = U32_MAX
-        c.size.fromlist(sz)
-        del sz
-        # flags, raw refcounts (the dumper's share is subtracted at the end), addresses
-        fl = list(map(or_, map(self.tflag.__getitem__, tids), map(gc.is_tracked, chunk)))
+        # sizes, flags, refcounts (minus the dumper's references: see calibrate)
+        if not self.packed(chunk, tids, tset, rc, lens, lo):
+            self.unpacked(chunk, tids, tset, rc, lens, lo)
+        del rc
         if _HAS_IS_FINALIZED and not self.finalizer_tids.isdisjoint(tset):
             isf = gc.is_finalized
             for j in compress(range(n), map(self.finalizer_tids.__contains__, tids)):
                 if isf(chunk[j]):
-                    fl[j] |= F_GC_FINALIZED
+                    c.flags[lo + j] |= F_GC_FINALIZED
+        crc = c.refcount
         if not self.held_tids.isdisjoint(tset):
             # references held by self.sizer when the refcounts were read
             held, delta = self.held, self.held_delta
             for j in compress(range(n), map(self.held_tids.__contains__, tids)):
                 k = held.get(id(chunk[j]), 0) - delta.get(id(chunk[j]), 0)
-                if k and rc[j] < _IMMORTAL_LIMIT:
-                    rc[j] = max(0, rc[j] - k)
+                if k and crc[lo + j] < _IMMORTAL_LIMIT:
+                    crc[lo + j] = max(0, crc[lo + j] - k)
         if self.held_delta:
             self.held_delta = {}
-        # refcounts are never negative here (see calibrate): the sum bounds them all
-        if sum(rc) >= _IMMORTAL_LIMIT and max(rc) >= _IMMORTAL_LIMIT:
-            for j in compress(range(n), map(ge, rc, repeat(_IMMORTAL_LIMIT))):
-                self.immortal.append(lo + j)
-                fl[j] |= F_REFCOUNT_UNKNOWN
-                if rc[j] > U32_MAX:
-                    rc[j] = U32_MAX
-        c.flags.fromlist(fl)
-        del fl
         if self.own_next < hi:
             # references held by the dumper's active frames (see _frame_references)
             at = self.own_at
             for p in [p for p in at if p < hi]:
-                rc[p - lo] = max(0, rc[p - lo] - at.pop(p))
+                crc[p] = max(0, crc[p] - at.pop(p))
             self.own_next = min(at) if at else _NEVER
-        c.refcount.fromlist(rc)
+        del crc
         ids = self.work_ids[lo:hi]
         c.address.fromlist(ids)
         c.otype.fromlist(tids)
@@ -937,6 +907,96 @@ class _Walker(object):
             return None
         return js, lens, labs
 
+    def packed(self, chunk, tids, tset, rc, lens, lo):
+        """Sizes, flags and reference counts of a chunk, the common case: each column as
+        a big int of packed u32 words, so that the per-type parts (the size prefix, the
+        type's flags, the managed values) and the dumper's own references are added in
+        one operation per column instead of one call per object. Appends nothing and
+        returns False when a value does not fit (the caller then uses unpacked)."""
+        if self.unsafe_size and not self.unsafe_size.isdisjoint(tset):
+            return False
+        n = len(chunk)
+        pat = self.patterns.get(n)
+        if pat is None:
+            pat = self.patterns[n] = _patterns(n, self.ov)
+        ov, ff, high2, high3 = pat
+        bo = sys.byteorder
+        try:
+            rb = _u32(rc)
+            sb = _u32()
+            if _call is not None:
+                if self.unchecked and not self.unchecked.isdisjoint(tset):
+                    self.check_sizers(chunk, tids, tset)
+                sb.extend(map(_call, map(self.sizer.__getitem__, tids), chunk))
+            else:
+                sb.extend(map(sys.getsizeof, chunk))
+        except Exception:   # past 32 bits, or a __sizeof__ that fails
+            return False
+        # per object: the type's flags | size prefix << 8 | 0xFF << 16 if managed values,
+        # | 1 (F_GC_TRACKED) if tracked
+        info = int.from_bytes(_u32(list(map(or_, map(self.tinfo.__getitem__, tids),
+                                             map(gc.is_tracked, chunk)))), bo)
+        size = int.from_bytes(sb, bo)
+        count = int.from_bytes(rb, bo) - ov   # never below: every entry counts ov
+        if size & high2:    # a size >= 2**30
+            return False
+        size += (info >> 8) & ff
+        if self.managed and not self.managed.isdisjoint(tset):
+            # 8 bytes per referent where the values live with the instance (see
+            # register_type): 0xFF * 0x01010101 widens the marker to a whole word
+            extra = (int.from_bytes(_u32(lens), bo) << 3) & ((info >> 16) & ff) * 0x01010101
+            if extra & high2:
+                return False
+            size += extra
+        c = self.c
+        c.size.frombytes(size.to_bytes(4 * n, bo))
+        c.flags.frombytes((info & ff).to_bytes(4 * n, bo))
+        c.refcount.frombytes(count.to_bytes(4 * n, bo))
+        if count & high3:   # a count >= 2**29: immortal (static objects of 3.11 too)
+            lim = _IMMORTAL_LIMIT + self.ov
+            for j in itertools.compress(range(n), map(ge, rc, itertools.repeat(lim))):
+                self.immortal.append(lo + j)
+                c.flags[lo + j] |= F_REFCOUNT_UNKNOWN
+        return True
+
+    def unpacked(self, chunk, tids, tset, rc, lens, lo):
+        """Sizes, flags and reference counts of a chunk, object by object (see packed)."""
+        n = len(chunk)
+        c = self.c
+        repeat = itertools.repeat
+        compress = itertools.compress
+        rc = list(map(sub, rc, repeat(self.ov)))
+        if self.unsafe_size and not self.unsafe_size.isdisjoint(tset):
+            sz = []
+            for j, o in enumerate(chunk):
+                if tids[j] in self.unsafe_size:
+                    sz.append(object.__sizeof__(o) + (_GC_HEAD if gc.is_tracked(o) else 0))
+                else:
+                    sz.append(self._getsizeof(o))
+            o = None
+        else:
+            try:
+                sz = list(map(sys.getsizeof, chunk))
+            except Exception:
+                sz = list(map(self._getsizeof, chunk))
+        if self.managed and not self.managed.isdisjoint(tset):
+            sz = list(map(add, sz, map(mul, lens, map(self.value_bytes.__getitem__, tids))))
+        if max(sz) >= U32_MAX:
+            for j in compress(range(n), map(ge, sz, repeat(U32_MAX))):
+                c.wide_object.append(lo + j)
+                c.wide_size.append(sz[j])
+                sz[j] = U32_MAX
+        c.size.fromlist(sz)
+        fl = list(map(or_, map(self.tflag.__getitem__, tids), map(gc.is_tracked, chunk)))
+        if max(rc) >= _IMMORTAL_LIMIT:
+            for j in compress(range(n), map(ge, rc, repeat(_IMMORTAL_LIMIT))):
+                self.immortal.append(lo + j)
+                fl[j] |= F_REFCOUNT_UNKNOWN
+                if rc[j] > U32_MAX:
+                    rc[j] = U32_MAX
+        c.flags.fromlist(fl)
+        c.refcount.fromlist(rc)
+
     def check_sizers(self, chunk, tids, tset):
         """Compare the direct __sizeof__ call with sys.getsizeof on one instance of each
         type not checked yet; a type where they differ keeps sys.getsizeof."""
@@ -944,14 +1004,15 @@ class _Walker(object):
             self.unchecked.discard(t)
             o = chunk[tids.index(t)]
             try:
-                ok = sys.getsizeof(o) == self.sizer[t](o) + self.sizer_pre[t]
+                ok = sys.getsizeof(o) == self.sizer[t](o) + (self.tinfo[t] >> 8 & 0xFF)
             except Exception:
                 ok = False
             if not ok:
-                self.set_sizer(t, sys.getsizeof, 0)
+                self.set_sizer(t, sys.getsizeof)
+                self.tinfo[t] &= ~0xFF00
         o = None
 
-    def set_sizer(self, t, fn, pre):
+    def set_sizer(self, t, fn):
         """self.sizer[t] = fn (a new entry when t is the next type index), counting the
         references that list holds."""
         held, delta = self.held, self.held_delta
@@ -960,10 +1021,8 @@ class _Walker(object):
             held[old] -= 1
             delta[old] = delta.get(old, 0) - 1
             self.sizer[t] = fn
-            self.sizer_pre[t] = pre
         else:
             self.sizer.append(fn)
-            self.sizer_pre.append(pre)
         i = id(fn)
         held[i] = held.get(i, 0) + 1
         delta[i] = delta.get(i, 0) + 1
@@ -1078,6 +1137,13 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
             if id(S) not in seen:
                 stack.append(S)
     return roots
+
+
+def _patterns(n, ov):
+    """Big ints of n packed native u32 words: ov, 0xFF, 0xC0000000, 0xE0000000 (see
+    _Walker.packed)."""
+    return tuple(int.from_bytes(_u32([w]) * n, sys.byteorder)
+                 for w in (ov, 0xFF, 0xC0000000, 0xE0000000))
 
 
 def _first_positions(ids, wanted):
