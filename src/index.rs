@@ -46,7 +46,7 @@ pub const INDEX_MAGIC: [u8; 8] = *b"HSNPIDX\n";
 /// The index layout version.
 pub const INDEX_VERSION: u32 = 1;
 /// Changes whenever an analysis changes what it computes: older indexes are recomputed.
-pub const ANALYSIS_VERSION: u32 = 1;
+pub const ANALYSIS_VERSION: u32 = 2;
 /// File name suffix of an index beside its dump.
 pub const SUFFIX: &str = "hsidx";
 /// Dumps with fewer objects are analysed in well under a second and not indexed
@@ -483,7 +483,7 @@ pub fn save(a: &Analysis<'_>, dump_path: &Path) -> Result<PathBuf, String> {
         raw(array::IDOM, d.idom),
         raw(array::RETAINED, d.retained),
         raw(array::TREE_PRE, d.tree_pre),
-        raw(array::TREE_SIZE, d.tree_size),
+        raw(array::TREE_SIZE, d.size_at),
         raw(array::TREE_ORDER, d.tree_order),
         raw(array::COMPONENT, component),
         raw(array::COMPONENT_SIZE, component_size),

@@ -16,13 +16,11 @@
 //! reads them, so the cache misses overlap instead of waiting on each other.
 //!
 //! The dominator tree is numbered in preorder (each object's dominated set an interval)
-//! from the same two passes as the retained sizes, without children lists; those are
-//! built on first use.
+//! from the same two passes as the retained sizes; no children lists are stored, since
+//! an object's children are found by walking its interval.
 //!
 //! Unreachable objects (garbage the collector has not reclaimed yet) have no dominator
 //! and a retained size of 0; they are reported separately.
-
-use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -30,19 +28,12 @@ use crate::column::Column;
 use crate::graph::{Graph, NodeId, NONE};
 use crate::memory;
 
-/// Dominator-tree children as CSR over ids `0..=n` (the super-root last).
-#[derive(Clone, Debug)]
-struct Children {
-    start: Column<u64>,
-    list: Column<NodeId>,
-}
-
 /// The arrays of a [`Dominators`] (see its fields).
 pub(crate) struct DominatorColumns<'a> {
     pub idom: &'a [NodeId],
     pub retained: &'a [u64],
     pub tree_pre: &'a [u32],
-    pub tree_size: &'a [u32],
+    pub size_at: &'a [u32],
     pub tree_order: &'a [NodeId],
 }
 
@@ -55,16 +46,16 @@ pub struct Dominators {
     /// Per object: retained bytes (0 when unreachable). Index `n`: the super-root's.
     retained: Column<u64>,
     /// Per object: position in a preorder of the dominator tree ([`NONE`] if
-    /// unreachable), and the size of its subtree: the objects `v` dominates are exactly
-    /// the positions `tree_pre[v] .. tree_pre[v] + tree_size[v]`. Siblings are ordered by
-    /// the search's preorder.
+    /// unreachable); per position, the size of that object's subtree: the objects `v`
+    /// dominates are exactly the positions `p .. p + size_at[p]` for `p = tree_pre[v]`.
+    /// Siblings are ordered by the search's preorder. Sizes are kept by position so that
+    /// walks of the tree read them in ascending order.
     tree_pre: Column<u32>,
-    tree_size: Column<u32>,
-    /// The reachable objects in that preorder (the inverse of `tree_pre`).
+    size_at: Column<u32>,
+    /// The reachable objects in that preorder (the inverse of `tree_pre`). An object's
+    /// children are found by walking its interval: the first follows it, each next one
+    /// follows the previous one's subtree.
     tree_order: Column<NodeId>,
-    /// Children lists, built on first use from `tree_order` (so each list is in tree
-    /// preorder, which is the search's preorder).
-    children: OnceLock<Children>,
 }
 
 impl Dominators {
@@ -116,6 +107,7 @@ impl Dominators {
         // immediate dominators become object ids in place.
         let mut idom_pre = idom_pre;
         let mut tree_order = memory::filled(count - 1, NONE);
+        let mut size_at = memory::filled(count - 1, 0u32);
         for w in 1..count {
             let d = idom_pre[w] as usize;
             let p = node[d].next;
@@ -123,6 +115,7 @@ impl Dominators {
             node[w].next = p + 1;
             idom_pre[w] = dfs.order[d];
             tree_order[p as usize] = dfs.order[w];
+            size_at[p as usize] = node[w].size;
         }
         drop(dfs.order);
         let idom_of = idom_pre;
@@ -130,7 +123,6 @@ impl Dominators {
         // place (fresh memory costs more to touch than to compute here).
         let mut idom: Vec<NodeId> = memory::zeroed(n);
         let mut retained: Vec<u64> = memory::zeroed(n + 1);
-        let mut tree_size: Vec<u32> = memory::zeroed(n);
         let mut tree_pre = dfs.pre;
         tree_pre.truncate(n);
         retained[n] = node[0].retained;
@@ -139,8 +131,7 @@ impl Dominators {
             .par_chunks_mut(CHUNK)
             .zip(idom.par_chunks_mut(CHUNK))
             .zip(retained[..n].par_chunks_mut(CHUNK))
-            .zip(tree_size.par_chunks_mut(CHUNK))
-            .for_each(|(((pre, idom), retained), tree_size)| {
+            .for_each(|((pre, idom), retained)| {
                 for i in 0..pre.len() {
                     match pre[i] {
                         NONE => idom[i] = NONE,
@@ -149,7 +140,6 @@ impl Dominators {
                             idom[i] = idom_of[w as usize];
                             retained[i] = x.retained;
                             pre[i] = x.next - x.size;
-                            tree_size[i] = x.size;
                         }
                     }
                 }
@@ -160,41 +150,9 @@ impl Dominators {
             idom: idom.into(),
             retained: retained.into(),
             tree_pre: tree_pre.into(),
-            tree_size: tree_size.into(),
+            size_at: size_at.into(),
             tree_order: tree_order.into(),
-            children: OnceLock::new(),
         }
-    }
-
-    /// Children lists: a counting sort of the objects in tree preorder by immediate
-    /// dominator.
-    fn children_csr(&self) -> &Children {
-        self.children.get_or_init(|| {
-            let n = self.n;
-            // An object without a dominator (only in a damaged index) has no list.
-            let parent = |v: NodeId| Some(self.idom[v as usize] as usize).filter(|&d| d <= n);
-            let mut start = memory::filled(n + 2, 0u64);
-            for &v in &self.tree_order {
-                if let Some(d) = parent(v) {
-                    start[d + 1] += 1;
-                }
-            }
-            for i in 0..=n {
-                start[i + 1] += start[i];
-            }
-            let mut cursor = start.clone();
-            let mut list = memory::filled(self.tree_order.len(), NONE);
-            for &v in &self.tree_order {
-                if let Some(d) = parent(v) {
-                    list[cursor[d] as usize] = v;
-                    cursor[d] += 1;
-                }
-            }
-            Children {
-                start: start.into(),
-                list: list.into(),
-            }
-        })
     }
 
     /// The arrays behind the dominator tree, for the index.
@@ -203,7 +161,7 @@ impl Dominators {
             idom: &self.idom,
             retained: &self.retained,
             tree_pre: &self.tree_pre,
-            tree_size: &self.tree_size,
+            size_at: &self.size_at,
             tree_order: &self.tree_order,
         }
     }
@@ -215,30 +173,32 @@ impl Dominators {
         idom: Column<NodeId>,
         retained: Column<u64>,
         tree_pre: Column<u32>,
-        tree_size: Column<u32>,
+        size_at: Column<u32>,
         tree_order: Column<NodeId>,
     ) -> Option<Dominators> {
         let reach = tree_order.len() as u64;
         let ok = idom.len() == n
             && retained.len() == n + 1
             && tree_pre.len() == n
-            && tree_size.len() == n
             && tree_order.len() <= n
+            && size_at.len() == tree_order.len()
             && idom.par_iter().all(|&d| d == NONE || d as usize <= n)
             && tree_order.par_iter().all(|&v| (v as usize) < n)
             && idom.par_iter().filter(|&&d| d != NONE).count() == tree_order.len()
             && tree_pre
                 .par_iter()
-                .zip(tree_size.par_iter())
-                .all(|(&p, &s)| p == NONE || u64::from(p) + u64::from(s) <= reach);
+                .all(|&p| p == NONE || u64::from(p) < reach)
+            && size_at
+                .par_iter()
+                .enumerate()
+                .all(|(p, &s)| s >= 1 && p as u64 + u64::from(s) <= reach);
         ok.then_some(Dominators {
             n,
             idom,
             retained,
             tree_pre,
-            tree_size,
+            size_at,
             tree_order,
-            children: OnceLock::new(),
         })
     }
 
@@ -274,11 +234,26 @@ impl Dominators {
     }
 
     /// The objects `v` immediately dominates (`v` may be the super-root), ascending by
-    /// search preorder. The first call builds every list (12 bytes per object).
-    pub fn children(&self, v: NodeId) -> &[NodeId] {
-        let c = self.children_csr();
-        let v = v as usize;
-        &c.list[c.start[v] as usize..c.start[v + 1] as usize]
+    /// search preorder: a walk of `v`'s dominator-tree interval, one step per child.
+    pub fn children(&self, v: NodeId) -> Vec<NodeId> {
+        let (mut p, end) = if v as usize == self.n {
+            (0, self.tree_order.len())
+        } else {
+            match self.tree_pre.get(v as usize) {
+                Some(&pre) if pre != NONE => {
+                    let end = u64::from(pre) + u64::from(self.size_at[pre as usize]);
+                    (pre as usize + 1, end as usize)
+                }
+                _ => (0, 0),
+            }
+        };
+        let end = end.min(self.tree_order.len());
+        let mut out = Vec::new();
+        while p < end {
+            out.push(self.tree_order[p]);
+            p += self.size_at[p] as usize;
+        }
+        out
     }
 
     /// The reachable objects in dominator-tree preorder (each object before the objects
@@ -294,13 +269,22 @@ impl Dominators {
 
     /// Number of objects `v` dominates, itself included (0 if unreachable).
     pub fn tree_size(&self, v: NodeId) -> u32 {
-        self.tree_size[v as usize]
+        match self.tree_pre[v as usize] {
+            NONE => 0,
+            p => self.size_at[p as usize],
+        }
+    }
+
+    /// Subtree size of the object at dominator-tree position `p` (see
+    /// [`Dominators::tree_order`]).
+    pub fn tree_size_at(&self, p: usize) -> u32 {
+        self.size_at[p]
     }
 
     /// True if `a` dominates `b` (every object dominates itself).
     pub fn dominates(&self, a: NodeId, b: NodeId) -> bool {
         let (pa, pb) = (self.tree_pre[a as usize], self.tree_pre[b as usize]);
-        pa != NONE && pb != NONE && pb >= pa && pb - pa < self.tree_size[a as usize]
+        pa != NONE && pb != NONE && pb >= pa && pb - pa < self.size_at[pa as usize]
     }
 }
 

@@ -108,7 +108,7 @@ pub fn retained_by_type(types: &[u32], type_count: usize, dom: &Dominators) -> V
             let pos = pos as u64;
             if pos >= *end {
                 out[t] = out[t].saturating_add(dom.retained(v));
-                *end = pos + u64::from(dom.tree_size(v));
+                *end = pos + u64::from(dom.tree_size_at(pos as usize));
             }
         }
     }

@@ -101,7 +101,7 @@ fn children(
 ) -> (Vec<Node>, More) {
     let dom = a.dom();
     let kids = dom.children(v);
-    let mut top: Vec<NodeId> = kids.to_vec();
+    let mut top: Vec<NodeId> = kids.clone();
     let shown = limit.min(top.len()).min(*budget);
     *budget -= shown;
     if shown < top.len() {
@@ -123,11 +123,12 @@ fn children(
             let (children, more) = if depth > 1 {
                 children(a, c, limit, depth - 1, budget)
             } else {
+                let grandchildren = dom.children(c);
                 (
                     Vec::new(),
                     More {
-                        count: dom.children(c).len() as u64,
-                        retained: dom.children(c).iter().map(|&g| dom.retained(g)).sum(),
+                        count: grandchildren.len() as u64,
+                        retained: grandchildren.iter().map(|&g| dom.retained(g)).sum(),
                     },
                 )
             };

@@ -485,7 +485,7 @@ fn children_by_type(a: &Analysis<'_>, v: NodeId) -> HashMap<u32, (u64, u64)> {
     let dom = a.dom();
     let types = a.snap.types_of();
     let mut by: HashMap<u32, (u64, u64)> = HashMap::new();
-    for &c in dom.children(v) {
+    for c in dom.children(v) {
         let e = by.entry(types[c as usize]).or_default();
         e.0 += 1;
         e.1 = e.1.saturating_add(dom.retained(c));
@@ -641,8 +641,7 @@ fn chain_length(a: &Analysis<'_>, top: NodeId, t: u32) -> u64 {
         }
         let mut heavy = dom
             .children(v)
-            .iter()
-            .copied()
+            .into_iter()
             .filter(|&c| is_heavy(dom.retained(c), heap));
         match (heavy.next(), heavy.next()) {
             (Some(c), None) => v = c,
@@ -711,7 +710,7 @@ fn suspect(a: &Analysis<'_>, f: Found) -> Suspect {
     if matches!(f.reason, Reason::Accumulation(_)) {
         let mut by: HashMap<u32, (u64, u64)> = HashMap::new();
         for &m in &members {
-            for &c in dom.children(m) {
+            for c in dom.children(m) {
                 let e = by.entry(types[c as usize]).or_default();
                 e.0 += 1;
                 e.1 = e.1.saturating_add(dom.retained(c));
@@ -905,10 +904,10 @@ fn tree(a: &Analysis<'_>, suspects: &[Suspect]) -> Tree {
             break;
         }
         let row = b.add_with_dominators(v);
-        let kids = biggest(a, dom.children(v).to_vec(), SUSPECT_TREE_CHILDREN);
+        let kids = biggest(a, dom.children(v), SUSPECT_TREE_CHILDREN);
         let rows: Vec<(NodeId, i64)> = kids.iter().map(|&c| (c, b.add(c, row))).collect();
         for (c, row) in rows.into_iter().take(SUSPECT_TREE_EXPANDED) {
-            for g in biggest(a, dom.children(c).to_vec(), SUSPECT_TREE_GRANDCHILDREN) {
+            for g in biggest(a, dom.children(c), SUSPECT_TREE_GRANDCHILDREN) {
                 b.add(g, row);
             }
         }
@@ -919,7 +918,7 @@ fn tree(a: &Analysis<'_>, suspects: &[Suspect]) -> Tree {
     type Candidate = (u64, std::cmp::Reverse<NodeId>, i64);
     let mut heap: BinaryHeap<Candidate> = BinaryHeap::new();
     let push_children = |heap: &mut BinaryHeap<Candidate>, v: NodeId, row: i64, room: usize| {
-        for c in biggest(a, dom.children(v).to_vec(), room) {
+        for c in biggest(a, dom.children(v), room) {
             heap.push((dom.retained(c), std::cmp::Reverse(c), row));
         }
         if heap.len() > 4 * room {
