@@ -838,7 +838,7 @@ class _Walker(object):
             c.value_word.fromlist([v[1] for v in vals])
         del vals
         # edges and labels
-        starts = list(itertools.accumulate(itertools.chain((e0,), lens)))
+        starts = list(itertools.accumulate(lens, initial=e0))
         c.edge_start.fromlist(starts[1:])
         chain = itertools.chain.from_iterable
         fids = list(map(id, chain(refs)))
@@ -897,8 +897,10 @@ class _Walker(object):
         lens = list(map(len, inter))      # edges per dict: two per key
         allk = list(chain(map(getitem, inter, repeat(_EVEN))))
         del inter
-        labs = list(map(self.labcache.get, map(id, allk)))
-        if None in labs:
+        try:
+            labs = list(map(self.labcache.__getitem__, map(id, allk)))
+        except KeyError:    # keys not seen before
+            labs = list(map(self.labcache.get, map(id, allk)))
             key_label = self.key_label
             for p in compress(range(len(labs)), map(is_, labs, repeat(None))):
                 labs[p] = key_label(allk[p])
@@ -1080,11 +1082,14 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
     while the walk reads reference counts)."""
     work, work_ids, seen = w.work, w.work_ids, w.seen
     roots = {}   # id -> list of (kind, label sid, detail)
+    at = {}      # id -> work-list position, for the roots appended here
 
     def add(o, kind=None, label=0, detail=0):
         i = id(o)
         if i not in seen:
             seen.add(i)
+            if kind is not None:
+                at[i] = len(work)
             work.append(o)
             work_ids.append(i)
         if kind is not None:
@@ -1136,7 +1141,7 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
         for S in subs:
             if id(S) not in seen:
                 stack.append(S)
-    return roots
+    return roots, at
 
 
 def _patterns(n, ov):
@@ -1189,7 +1194,7 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     names = {}
     for ident, b in thread_names.items():
         names[ident] = w.sid(b)
-    roots = _seed_roots(w, frames, names, mine)
+    roots, root_at = _seed_roots(w, frames, names, mine)
     del names
     for T in (str, bytes, int, float, complex, bool, dict, list, tuple):
         if id(T) not in w.tindex:
@@ -1221,8 +1226,14 @@ def _walk(values, preview_len, frames, thread_names, excluded):
         c.flags[i] |= F_EDGES_INCOMPLETE
     # explicit roots and gc.garbage flags: every root was in the work list before the
     # chunk loop started, so only that prefix of the addresses is searched
-    hits = list(itertools.compress(
-        range(seeded), map(roots.__contains__, itertools.islice(w.work_ids, seeded))))
+    # every root was in the work list before the chunk loop started: the ones from
+    # gc.get_objects() are found by a scan that stops at the last of them
+    rest = set(roots).difference(root_at)
+    if rest:
+        for p in _first_positions(w.work_ids, rest):
+            root_at[w.work_ids[p]] = p
+    hits = sorted(root_at.values())
+    rest = root_at = None
     ro, rkl, rd = c.root_object, c.root_kl, c.root_detail
     for i in hits:
         for kind, label, detail in roots[c.address[i]]:
