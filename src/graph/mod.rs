@@ -120,7 +120,10 @@ impl Graph {
         let type_objects = snap.types().iter().map(|t| table.get(t.address)).collect();
         drop(table);
         crate::analysis::timing("graph.resolve", t0);
-        let fwd_start = snap.edge_starts_column();
+        // A copy in huge pages: every search reads it at random, and through 4 KiB pages
+        // of the mapped file that costs a page walk per read (the searches ran 2x slower).
+        let starts = snap.edge_starts();
+        let fwd_start: Column<u64> = memory::par_from_fn(starts.len(), |i| starts[i]).into();
         let reasons = root_reasons(snap, &in_degree);
         let roots = (0..n as NodeId)
             .filter(|&v| reasons[v as usize] != 0)
