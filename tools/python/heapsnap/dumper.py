@@ -105,6 +105,7 @@ _U64 = "L" if array.array("L").itemsize == 8 else "Q"
 _BIG_ENDIAN = sys.byteorder == "big"
 
 _NEVER = 1 << 62  # a work-list position never reached
+_NOT = bytes((1, 0)) + bytes(254)     # bytes.translate table: 0 <-> 1
 _CHUNK = 1024   # objects per chunk: measured best on 3.11 (cache-sized temporaries)
 _IMMORTAL_LIMIT = 1 << 29
 _PY = sys.version_info[:2]
@@ -426,6 +427,10 @@ class _Walker(object):
         self.finalizer_tids = set()
         self.dict_tid = -1
         self.labels = None
+        self.nedges = 0         # edges so far
+        self.leaves = []        # untracked objects found (walked after the work list)
+        self.leaf_ids = []      # id() of each, in the same order
+        self.leaf_tids = set()  # type indexes of leaves: plain types without GC support
         self.own_at = {}        # work-list position -> references held by the dumper
         # 3.11+: per type index, sys.getsizeof or the type's C __sizeof__ (a heap object:
         # the references this list holds are counted in held and subtracted in chunk())
@@ -565,6 +570,8 @@ class _Walker(object):
             oflag |= F_SIZE_ESTIMATED
             self.managed.add(i)
         self.tkind.append(kind)
+        if kind == K_NORMAL and not tf & _TPFLAGS_HAVE_GC and T is not dict:
+            self.leaf_tids.add(i)
         if kind != K_NORMAL:
             self.special_tids.add(i)
         self.tflag.append(oflag)
@@ -751,12 +758,12 @@ class _Walker(object):
         chunk = work[0:1]
         return list(map(sys.getrefcount, chunk))[0]
 
-    def chunk(self, lo, hi):
-        """Process work[lo:hi]. All temporaries die when this returns."""
-        chunk = self.work[lo:hi]
+    def chunk(self, src, src_ids, lo, hi, base):
+        """Process src[lo:hi] (the work list or the leaf list), the objects base, base + 1,
+        ... of the dump. All temporaries die when this returns."""
+        chunk = src[lo:hi]
         # first, before any other reference exists; minus the dumper's own references
-        # (work list, chunk list, the getrefcount call), calibrated with a probe. The
-        # references of the dumper's active frames are subtracted after the walk.
+        # (work or leaf list, chunk list, the getrefcount call), calibrated with a probe.
         rc = list(map(sys.getrefcount, chunk))
         n = len(chunk)
         c = self.c
@@ -772,77 +779,88 @@ class _Walker(object):
         # the chunk's distinct types: the per-type checks below test this small set,
         # not the whole tids list
         tset = set(tids)
-        try:
-            refs = list(map(gc.get_referents, chunk))
-        except Exception:
-            refs = []
-            for j, o in enumerate(chunk):
-                try:
-                    refs.append(gc.get_referents(o))
-                except Exception:
-                    refs.append([])
-                    self.incomplete.append(lo + j)
-        # list_traverse and tuple_traverse visit items last to first: reverse them so
-        # edge j is item [j] (POSITIONAL_EDGES)
-        if not self.positional.isdisjoint(tset):
-            deque(map(list.reverse, compress(refs, map(self.positional.__contains__, tids))),
-                  maxlen=0)
         labels = {}    # j -> (first, step, labels) relative to the object's first edge
         vals = []
-        dict_labels = self.dicts(chunk, tids, refs) if self.dict_tid in tset else None
-        if not self.special_tids.isdisjoint(tset):
-            special = self.special
-            tkind = self.tkind
-            for j in compress(range(n), map(self.special_tids.__contains__, tids)):
-                try:
-                    special(tkind[tids[j]], chunk[j], refs, j, labels, vals, lo)
-                except Exception:
-                    self.incomplete.append(lo + j)
-        lens = list(map(len, refs))
-        e0 = len(c.edge_target)
+        dict_labels = None
+        # only leaves (instances of plain types without GC support: no referents, as
+        # gc.get_referents would say): no edges to find
+        leafy = tset.issubset(self.leaf_tids)
+        if leafy:
+            refs = lens = None
+        else:
+            try:
+                refs = list(map(gc.get_referents, chunk))
+            except Exception:
+                refs = []
+                for j, o in enumerate(chunk):
+                    try:
+                        refs.append(gc.get_referents(o))
+                    except Exception:
+                        refs.append([])
+                        self.incomplete.append(base + j)
+            # list_traverse and tuple_traverse visit items last to first: reverse them
+            # so edge j is item [j] (POSITIONAL_EDGES)
+            if not self.positional.isdisjoint(tset):
+                deque(map(list.reverse,
+                          compress(refs, map(self.positional.__contains__, tids))), maxlen=0)
+            if self.dict_tid in tset:
+                dict_labels = self.dicts(chunk, tids, refs)
+            if not self.special_tids.isdisjoint(tset):
+                special = self.special
+                tkind = self.tkind
+                for j in compress(range(n), map(self.special_tids.__contains__, tids)):
+                    try:
+                        special(tkind[tids[j]], chunk[j], refs, j, labels, vals, base)
+                    except Exception:
+                        self.incomplete.append(base + j)
+            lens = list(map(len, refs))
         # sizes, flags, refcounts (minus the dumper's references: see calibrate)
-        if not self.packed(chunk, tids, tset, rc, lens, lo):
-            self.unpacked(chunk, tids, tset, rc, lens, lo)
+        if not self.packed(chunk, tids, tset, rc, lens, base):
+            self.unpacked(chunk, tids, tset, rc, lens, base)
         del rc
         if _HAS_IS_FINALIZED and not self.finalizer_tids.isdisjoint(tset):
             isf = gc.is_finalized
             for j in compress(range(n), map(self.finalizer_tids.__contains__, tids)):
                 if isf(chunk[j]):
-                    c.flags[lo + j] |= F_GC_FINALIZED
+                    c.flags[base + j] |= F_GC_FINALIZED
         crc = c.refcount
         if not self.held_tids.isdisjoint(tset):
             # references held by self.sizer when the refcounts were read
             held, delta = self.held, self.held_delta
             for j in compress(range(n), map(self.held_tids.__contains__, tids)):
                 k = held.get(id(chunk[j]), 0) - delta.get(id(chunk[j]), 0)
-                if k and crc[lo + j] < _IMMORTAL_LIMIT:
-                    crc[lo + j] = max(0, crc[lo + j] - k)
+                if k and crc[base + j] < _IMMORTAL_LIMIT:
+                    crc[base + j] = max(0, crc[base + j] - k)
         if self.held_delta:
             self.held_delta = {}
-        if self.own_next < hi:
+        if self.own_next < hi and src is self.work:
             # references held by the dumper's active frames (see _frame_references)
             at = self.own_at
             for p in [p for p in at if p < hi]:
-                crc[p] = max(0, crc[p] - at.pop(p))
+                crc[base + p - lo] = max(0, crc[base + p - lo] - at.pop(p))
             self.own_next = min(at) if at else _NEVER
         del crc
-        ids = self.work_ids[lo:hi]
-        c.address.fromlist(ids)
+        c.address.fromlist(src_ids[lo:hi])
         c.otype.fromlist(tids)
         # values of strings, bytes, numbers
         if self.values == "all":
-            self.chunk_values(chunk, tids, lo, vals)
+            self.chunk_values(chunk, tids, base, vals)
         if vals:
             vals.sort()
             c.value_object.fromlist([v[0] for v in vals])
             c.value_word.fromlist([v[1] for v in vals])
         del vals
         # edges and labels
+        e0 = self.nedges
+        if leafy:
+            c.edge_start.extend(_u64([e0]) * n)
+            return
         starts = list(itertools.accumulate(lens, initial=e0))
         c.edge_start.fromlist(starts[1:])
         chain = itertools.chain.from_iterable
         fids = list(map(id, chain(refs)))
         c.edge_target.fromlist(fids)
+        self.nedges = starts[-1]
         by_id = dict(zip(fids, chain(refs)))
         del refs
         if labels or dict_labels or self.labels is not None:
@@ -863,12 +881,25 @@ class _Walker(object):
                 lab[p:p + step * len(labs):step] = _u32(labs)
             del lab
         new = set(by_id).difference(self.seen)
-        if new:
-            self.seen.update(new)
-            if not self.own_ids.isdisjoint(new):
-                self.own_found(new)
-            self.work.extend(map(by_id.__getitem__, new))
-            self.work_ids.extend(new)       # the same order: the set is unchanged
+        if not new:
+            return
+        self.seen.update(new)
+        if not self.own_ids.isdisjoint(new):
+            self.own_found(new)
+        else:
+            # untracked objects (mostly leaves: str, int, ...) go to the leaf list, walked
+            # after the work list, in chunks that are then all leaves
+            new = list(new)
+            objs = list(map(by_id.__getitem__, new))
+            tracked = bytes(map(gc.is_tracked, objs))
+            if tracked.count(0):
+                self.leaves.extend(compress(objs, tracked.translate(_NOT)))
+                self.leaf_ids.extend(compress(new, tracked.translate(_NOT)))
+                self.work.extend(compress(objs, tracked))
+                self.work_ids.extend(compress(new, tracked))
+                return
+        self.work.extend(map(by_id.__getitem__, new))
+        self.work_ids.extend(new)       # the same order: the set is unchanged
 
     def own_found(self, new):
         """Record the work-list positions that the ids of `new` are about to take (in
@@ -1212,10 +1243,22 @@ def _walk(values, preview_len, frames, thread_names, excluded):
         w.own_next = min(w.own_at)
     hit = None
     seeded = len(work)
-    lo = 0
-    while lo < len(work):
-        hi = min(lo + _CHUNK, len(work))
-        w.chunk(lo, hi)
+    # the work list, then the leaves (which find nothing new unless some are not)
+    lo = llo = base = 0
+    leaves, leaf_ids = w.leaves, w.leaf_ids
+    while True:
+        if lo < len(work):
+            hi = min(lo + _CHUNK, len(work))
+            w.chunk(work, w.work_ids, lo, hi, base)
+        elif llo < len(leaves):
+            hi = min(llo + _CHUNK, len(leaves))
+            w.chunk(leaves, leaf_ids, llo, hi, base)
+            base += hi - llo
+            llo = hi
+            continue
+        else:
+            break
+        base += hi - lo
         lo = hi
     seconds = time.perf_counter() - t0
     c = w.c
@@ -1247,7 +1290,7 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     ro.fromlist(w.immortal)
     rkl.fromlist([R_IMMORTAL] * len(w.immortal))
     rd.fromlist([0] * len(w.immortal))
-    w.seen = w.work_ids = None
+    w.seen = w.work_ids = w.leaf_ids = None
     # the work list is dropped by the caller (it holds every object)
     return c, seconds, w.sid
 
