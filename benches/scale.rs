@@ -5,8 +5,9 @@
 //! Prints, per thread count, the seconds of each phase (graph build, dominators and
 //! retained sizes, cycles, shortest paths, histogram, cycle grouping), the full analysis
 //! (graph + dominators + cycles + histogram + grouping, with the cycle search running
-//! beside the dominator search as the CLI does), the floor (one sequential read of the
-//! file plus one depth-first search of the built graph) and the full analysis as a
+//! beside the dominator search as the CLI does; the minimum of three runs), the floor
+//! (one sequential read of the file plus one depth-first search of the built graph) and
+//! the full analysis as a
 //! multiple of it, and the peak anonymous resident memory (RssAnon: the mapped file is
 //! not counted) during the full analysis, then each phase's speedup from 1 to 2 threads.
 //! Last, the index cache: saving it after a cold analysis, and a warm query (map the
@@ -176,8 +177,12 @@ fn main() {
             });
             let (_, t_dfs) = secs(|| std::hint::black_box(dfs_count(&g)));
             drop(g);
+            // The full analysis three times (this machine is shared): the minimum.
+            let mut t_full = f64::INFINITY;
+            let mut peak = 0f64;
+            for _ in 0..3 {
             meter.reset();
-            let (a, t_full) = secs(|| {
+            let (a, t) = secs(|| {
                 let a = Analysis::run(
                     &snap,
                     Needs {
@@ -192,8 +197,10 @@ fn main() {
                 std::hint::black_box(a.cycle_groups());
                 a
             });
-            let peak = meter.mib();
+            peak = peak.max(meter.mib());
             drop(a);
+            t_full = t_full.min(t);
+            }
             let floor = t_read + t_dfs;
             println!(
                 "{threads:>8} {t_graph:>7.2} {t_dom:>7.2} {t_scc:>7.2} {t_bfs:>7.2} {t_hist:>7.2} {t_group:>7.2} {t_full:>7.2} {floor:>7.2} {:>6.2} {peak:>9.0}",

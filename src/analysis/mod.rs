@@ -86,6 +86,12 @@ impl<'s> Analysis<'s> {
                 })
             },
             || {
+                // The dominator search needs the reverse adjacency after its depth-first
+                // search: build it here first, so that with two threads it is ready by
+                // then and the cycle search follows it on this thread.
+                if needs.dominators {
+                    g.build_reverse();
+                }
                 rayon::join(
                     || {
                         needs.components.then(|| {
