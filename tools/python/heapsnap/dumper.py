@@ -54,7 +54,7 @@ import threading
 import time
 import zlib
 from collections import Counter, deque, namedtuple
-from operator import add, eq, ge, getitem, gt, is_, lshift, mul, or_, setitem, sub
+from operator import add, eq, ge, getitem, gt, is_, lshift, mul, or_, rshift, setitem, sub
 try:
     from operator import call as _call     # 3.11+
 except ImportError:
@@ -118,6 +118,7 @@ _TPFLAGS_READY = 1 << 12     # PyType_Ready has run: tp_dict, tp_mro, tp_bases a
 _TPFLAGS_HAVE_GC = 1 << 14
 _TPFLAGS_PREHEADER = (1 << 3) | (1 << 4)    # 3.12+: managed weakref | managed dict
 _PTR = struct.calcsize("P")
+_SH = 3 if _PTR == 8 else 2     # id >> _SH: the walk's key of an object (see _Walker.seen)
 _CO_OPTIMIZED = 1
 
 
@@ -405,7 +406,12 @@ class _Walker(object):
         self.work_ids = []      # id() of each work-list entry, in the same order
         self.values = values
         self.preview = preview_len
-        self.seen = set()       # ids of the objects in the work list, and excluded ids
+        # keys of the objects in the work and leaf lists and of the excluded objects:
+        # id >> _SH. Distinct objects are a header (2**(_SH + 1) bytes) at least apart,
+        # so their keys differ; and keys vary in their low bits, where CPython's set
+        # table looks first (addresses, mostly multiples of 16, crowd one slot in 16 and
+        # make every lookup several times slower)
+        self.seen = set()
         self.c = Content()
         self.strtab = {b"": 0}
         self.tindex = {}        # id(type) -> index in TYPES
@@ -417,7 +423,7 @@ class _Walker(object):
         self.incomplete = []
         self.immortal = []      # object indexes with REFCOUNT_UNKNOWN
         self.own = {}           # id -> references the dumper's frames hold (subtracted)
-        self.own_ids = frozenset()
+        self.own_keys = {}      # the same by key (see seen)
         self.ov = 0
         self.str_tid = self.bytes_tid = -1
         self.num_tids = set()
@@ -605,8 +611,8 @@ class _Walker(object):
             self.bytes_tid = i
         elif T is int or T is float or T is complex or T is bool:
             self.num_tids.add(i)
-        if id(T) not in self.seen:   # static types are not referents of their instances
-            self.seen.add(id(T))
+        if id(T) >> _SH not in self.seen:   # static types are not referents of instances
+            self.seen.add(id(T) >> _SH)
             if id(T) in self.own:
                 self.own_at[len(self.work)] = self.own[id(T)]
                 self.own_next = min(self.own_at)
@@ -880,31 +886,37 @@ class _Walker(object):
                 p = starts[j] + first
                 lab[p:p + step * len(labs):step] = _u32(labs)
             del lab
-        new = set(by_id).difference(self.seen)
+        new = set(map(rshift, by_id, repeat(_SH))).difference(self.seen)   # keys
         if not new:
             return
         self.seen.update(new)
-        if not self.own_ids.isdisjoint(new):
+        ids = list(map(lshift, new, repeat(_SH)))
+        try:
+            objs = list(map(by_id.__getitem__, ids))
+        except KeyError:    # an object at an address that is not a multiple of 2**_SH
+            back = dict(zip(map(rshift, by_id, repeat(_SH)), by_id))
+            ids = list(map(back.__getitem__, new))
+            objs = list(map(by_id.__getitem__, ids))
+            back = None
+        if not self.own_keys.keys().isdisjoint(new):
             self.own_found(new)
         else:
             # untracked objects (mostly leaves: str, int, ...) go to the leaf list, walked
             # after the work list, in chunks that are then all leaves
-            new = list(new)
-            objs = list(map(by_id.__getitem__, new))
             tracked = bytes(map(gc.is_tracked, objs))
             if tracked.count(0):
                 self.leaves.extend(compress(objs, tracked.translate(_NOT)))
-                self.leaf_ids.extend(compress(new, tracked.translate(_NOT)))
+                self.leaf_ids.extend(compress(ids, tracked.translate(_NOT)))
                 self.work.extend(compress(objs, tracked))
-                self.work_ids.extend(compress(new, tracked))
+                self.work_ids.extend(compress(ids, tracked))
                 return
-        self.work.extend(map(by_id.__getitem__, new))
-        self.work_ids.extend(new)       # the same order: the set is unchanged
+        self.work.extend(objs)
+        self.work_ids.extend(ids)
 
     def own_found(self, new):
-        """Record the work-list positions that the ids of `new` are about to take (in
-        its iteration order) for the dumper's own objects among them."""
-        own, at = self.own, self.own_at
+        """Record the work-list positions that the objects of the keys `new` are about
+        to take (in its iteration order) for the dumper's own objects among them."""
+        own, at = self.own_keys, self.own_at
         base = len(self.work_ids)
         for k, i in enumerate(new):
             if i in own:
@@ -1117,8 +1129,8 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
 
     def add(o, kind=None, label=0, detail=0):
         i = id(o)
-        if i not in seen:
-            seen.add(i)
+        if i >> _SH not in seen:
+            seen.add(i >> _SH)
             if kind is not None:
                 at[i] = len(work)
             work.append(o)
@@ -1161,8 +1173,8 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
     stack = [object]
     while stack:
         T = stack.pop()
-        if id(T) not in seen:
-            seen.add(id(T))
+        if id(T) >> _SH not in seen:
+            seen.add(id(T) >> _SH)
             work.append(T)
             work_ids.append(id(T))
         try:
@@ -1170,7 +1182,7 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
         except Exception:
             continue
         for S in subs:
-            if id(S) not in seen:
+            if id(S) >> _SH not in seen:
                 stack.append(S)
     return roots, at
 
@@ -1206,8 +1218,11 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     excl.update((id(work), id(w), id(w.seen), id(w.work_ids), id(frames), id(thread_names)))
     ids = w.work_ids
     ids.extend(map(id, work))
-    w.seen.update(ids)
-    hit = excl.intersection(w.seen)
+    w.seen.update(map(rshift, ids, itertools.repeat(_SH)))
+    # (no comprehensions in this function: a closure would make w a cell, referenced
+    # from the frame before gc.get_objects() and then a way from the heap to the walk)
+    hit = set(itertools.compress(excl, map(w.seen.__contains__,
+                                           map(rshift, excl, itertools.repeat(_SH)))))
     if hit:     # e.g. the facts, the dumper's own frames
         # found in one scan that stops at the last of them (they are often young: near
         # the start of gc.get_objects()), then removed in one pass over that prefix
@@ -1220,7 +1235,7 @@ def _walk(values, preview_len, frames, thread_names, excluded):
         ids[:end] = list(itertools.compress(ids[:end], keep))
         del pos, keep
     hit = None
-    w.seen.update(excl)     # excluded objects are never appended
+    w.seen.update(map(rshift, excl, itertools.repeat(_SH)))   # never appended
     del ids
     names = {}
     for ident, b in thread_names.items():
@@ -1234,9 +1249,10 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     # while chunk() reads reference counts, its frame and this function's callers in
     # this module hold references to their functions, code objects, ...
     w.own = _frame_references(sys._getframe(), _Walker.chunk)
-    w.own_ids = frozenset(w.own)
+    w.own_keys = dict(zip(map(rshift, w.own, itertools.repeat(_SH)), w.own.values()))
     w.held_delta = {}   # the references taken so far are held when every count is read
-    hit = w.own_ids.intersection(w.seen)
+    hit = set(itertools.compress(w.own, map(w.seen.__contains__,
+                                            map(rshift, w.own, itertools.repeat(_SH)))))
     if hit:
         for p in _first_positions(w.work_ids, hit):
             w.own_at[p] = w.own[w.work_ids[p]]
