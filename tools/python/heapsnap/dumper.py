@@ -54,7 +54,8 @@ import threading
 import time
 import zlib
 from collections import Counter, deque, namedtuple
-from operator import add, eq, ge, getitem, gt, is_, lshift, mul, or_, rshift, setitem, sub
+from operator import (add, and_, eq, ge, getitem, gt, is_, lshift, mul, or_, rshift,
+                      setitem, sub)
 try:
     from operator import call as _call     # 3.11+
 except ImportError:
@@ -119,6 +120,9 @@ _TPFLAGS_HAVE_GC = 1 << 14
 _TPFLAGS_PREHEADER = (1 << 3) | (1 << 4)    # 3.12+: managed weakref | managed dict
 _PTR = struct.calcsize("P")
 _SH = 3 if _PTR == 8 else 2     # id >> _SH: the walk's key of an object (see _Walker.seen)
+_ODD = (1 << _SH) - 1
+_ALIGNED = bytes(range(0, 256, 1 << _SH))   # the low bytes of aligned addresses
+_LOW = 7 if _BIG_ENDIAN else 0      # offset of the low byte in a u64 word
 _CO_OPTIMIZED = 1
 
 
@@ -403,7 +407,7 @@ class _Walker(object):
 
     def __init__(self, work, values, preview_len):
         self.work = work
-        self.work_ids = []      # id() of each work-list entry, in the same order
+        self.work_ids = []      # the key (see seen) of each work-list entry, in order
         self.values = values
         self.preview = preview_len
         # keys of the objects in the work and leaf lists and of the excluded objects:
@@ -435,7 +439,8 @@ class _Walker(object):
         self.labels = None
         self.nedges = 0         # edges so far
         self.leaves = []        # untracked objects found (walked after the work list)
-        self.leaf_ids = []      # id() of each, in the same order
+        self.leaf_ids = []      # the key of each, in the same order
+        self.odd = {}           # key -> id, for an object whose id is not key << _SH
         self.leaf_tids = set()  # type indexes of leaves: plain types without GC support
         self.own_at = {}        # work-list position -> references held by the dumper
         # 3.11+: per type index, sys.getsizeof or the type's C __sizeof__ (a heap object:
@@ -617,7 +622,7 @@ class _Walker(object):
                 self.own_at[len(self.work)] = self.own[id(T)]
                 self.own_next = min(self.own_at)
             self.work.append(T)
-            self.work_ids.append(id(T))
+            self.work_ids.append(self.key(id(T)))
         return i
 
     # -- special objects (per-object Python work)
@@ -846,7 +851,14 @@ class _Walker(object):
                 crc[base + p - lo] = max(0, crc[base + p - lo] - at.pop(p))
             self.own_next = min(at) if at else _NEVER
         del crc
-        c.address.fromlist(src_ids[lo:hi])
+        # the ids, from the keys
+        keys = src_ids[lo:hi]
+        c.address.frombytes((int.from_bytes(_u64(keys), sys.byteorder) << _SH).to_bytes(
+            8 * n, sys.byteorder))
+        if self.odd and not self.odd.keys().isdisjoint(keys):
+            for j in compress(range(n), map(self.odd.__contains__, keys)):
+                c.address[base + j] = self.odd[keys[j]]
+        del keys
         c.otype.fromlist(tids)
         # values of strings, bytes, numbers
         if self.values == "all":
@@ -890,15 +902,17 @@ class _Walker(object):
         if not new:
             return
         self.seen.update(new)
-        ids = list(map(lshift, new, repeat(_SH)))
+        own = not self.own_keys.keys().isdisjoint(new)
+        ids = new = list(new)   # the work and leaf lists keep keys (the ints of seen)
         try:
-            objs = list(map(by_id.__getitem__, ids))
-        except KeyError:    # an object at an address that is not a multiple of 2**_SH
+            objs = list(map(by_id.__getitem__, map(lshift, new, repeat(_SH))))
+        except KeyError:    # an id that is not key << _SH
             back = dict(zip(map(rshift, by_id, repeat(_SH)), by_id))
-            ids = list(map(back.__getitem__, new))
-            objs = list(map(by_id.__getitem__, ids))
-            back = None
-        if not self.own_keys.keys().isdisjoint(new):
+            raw = list(map(back.__getitem__, new))
+            objs = list(map(by_id.__getitem__, raw))
+            self.check_odd(raw, new)
+            back = raw = None
+        if own:
             self.own_found(new)
         else:
             # untracked objects (mostly leaves: str, int, ...) go to the leaf list, walked
@@ -912,6 +926,20 @@ class _Walker(object):
                 return
         self.work.extend(objs)
         self.work_ids.extend(ids)
+
+    def key(self, i):
+        """The key of the object with id i (see seen)."""
+        k = i >> _SH
+        if i & _ODD:
+            self.odd[k] = i
+        return k
+
+    def check_odd(self, ids, keys):
+        """Record the objects among ids (with their keys) whose id is not key << _SH:
+        none in practice (every object is pointer-aligned), so checked in C first."""
+        if _u64(ids).tobytes()[_LOW::8].translate(None, _ALIGNED):
+            self.odd.update(itertools.compress(zip(keys, ids),
+                                               map(and_, ids, itertools.repeat(_ODD))))
 
     def own_found(self, new):
         """Record the work-list positions that the objects of the keys `new` are about
@@ -1134,7 +1162,7 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
             if kind is not None:
                 at[i] = len(work)
             work.append(o)
-            work_ids.append(i)
+            work_ids.append(w.key(i))
         if kind is not None:
             roots.setdefault(i, []).append((kind, label, detail))
 
@@ -1176,7 +1204,7 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
         if id(T) >> _SH not in seen:
             seen.add(id(T) >> _SH)
             work.append(T)
-            work_ids.append(id(T))
+            work_ids.append(w.key(id(T)))
         try:
             subs = _T_SUBCLASSES(T)
         except Exception:
@@ -1217,8 +1245,11 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     excl.update(mine)
     excl.update((id(work), id(w), id(w.seen), id(w.work_ids), id(frames), id(thread_names)))
     ids = w.work_ids
-    ids.extend(map(id, work))
-    w.seen.update(map(rshift, ids, itertools.repeat(_SH)))
+    raw = list(map(id, work))
+    ids.extend(map(rshift, raw, itertools.repeat(_SH)))
+    w.check_odd(raw, ids)
+    del raw
+    w.seen.update(ids)
     # (no comprehensions in this function: a closure would make w a cell, referenced
     # from the frame before gc.get_objects() and then a way from the heap to the walk)
     hit = set(itertools.compress(excl, map(w.seen.__contains__,
@@ -1226,7 +1257,7 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     if hit:     # e.g. the facts, the dumper's own frames
         # found in one scan that stops at the last of them (they are often young: near
         # the start of gc.get_objects()), then removed in one pass over that prefix
-        pos = list(_first_positions(ids, hit))
+        pos = list(_first_positions(ids, set(map(rshift, hit, itertools.repeat(_SH)))))
         end = pos[-1] + 1
         keep = [True] * end
         for p in pos:
@@ -1251,11 +1282,10 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     w.own = _frame_references(sys._getframe(), _Walker.chunk)
     w.own_keys = dict(zip(map(rshift, w.own, itertools.repeat(_SH)), w.own.values()))
     w.held_delta = {}   # the references taken so far are held when every count is read
-    hit = set(itertools.compress(w.own, map(w.seen.__contains__,
-                                            map(rshift, w.own, itertools.repeat(_SH)))))
+    hit = set(itertools.compress(w.own_keys, map(w.seen.__contains__, w.own_keys)))
     if hit:
         for p in _first_positions(w.work_ids, hit):
-            w.own_at[p] = w.own[w.work_ids[p]]
+            w.own_at[p] = w.own_keys[w.work_ids[p]]
         w.own_next = min(w.own_at)
     hit = None
     seeded = len(work)
@@ -1284,13 +1314,13 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     for i in w.incomplete:
         c.flags[i] |= F_EDGES_INCOMPLETE
     # explicit roots and gc.garbage flags: every root was in the work list before the
-    # chunk loop started, so only that prefix of the addresses is searched
-    # every root was in the work list before the chunk loop started: the ones from
-    # gc.get_objects() are found by a scan that stops at the last of them
+    # chunk loop started; the ones from gc.get_objects() are found by a scan that stops
+    # at the last of them
     rest = set(roots).difference(root_at)
     if rest:
-        for p in _first_positions(w.work_ids, rest):
-            root_at[w.work_ids[p]] = p
+        rest = dict(zip(map(rshift, rest, itertools.repeat(_SH)), rest))   # key -> id
+        for p in _first_positions(w.work_ids, rest.keys()):
+            root_at[rest[w.work_ids[p]]] = p
     hits = sorted(root_at.values())
     rest = root_at = None
     ro, rkl, rd = c.root_object, c.root_kl, c.root_detail
