@@ -826,7 +826,7 @@ class _Walker(object):
                         self.incomplete.append(base + j)
             lens = list(map(len, refs))
         # sizes, flags, refcounts (minus the dumper's references: see calibrate)
-        if not self.packed(chunk, tids, tset, rc, lens, base):
+        if not self.packed(chunk, tids, tset, rc, lens, base, leafy):
             self.unpacked(chunk, tids, tset, rc, lens, base)
         del rc
         if _HAS_IS_FINALIZED and not self.finalizer_tids.isdisjoint(tset):
@@ -847,7 +847,7 @@ class _Walker(object):
         if self.own_next < hi and src is self.work:
             # references held by the dumper's active frames (see _frame_references)
             at = self.own_at
-            for p in [p for p in at if p < hi]:
+            for p in list(filter(hi.__gt__, at)):
                 crc[base + p - lo] = max(0, crc[base + p - lo] - at.pop(p))
             self.own_next = min(at) if at else _NEVER
         del crc
@@ -980,7 +980,7 @@ class _Walker(object):
             return None
         return js, lens, labs
 
-    def packed(self, chunk, tids, tset, rc, lens, lo):
+    def packed(self, chunk, tids, tset, rc, lens, lo, leafy):
         """Sizes, flags and reference counts of a chunk, the common case: each column as
         a big int of packed u32 words, so that the per-type parts (the size prefix, the
         type's flags, the managed values) and the dumper's own references are added in
@@ -1007,8 +1007,11 @@ class _Walker(object):
             return False
         # per object: the type's flags | size prefix << 8 | 0xFF << 16 if managed values,
         # | 1 (F_GC_TRACKED) if tracked
-        info = int.from_bytes(_u32(list(map(or_, map(self.tinfo.__getitem__, tids),
-                                             map(gc.is_tracked, chunk)))), bo)
+        if leafy:   # never tracked: no GC support
+            info = int.from_bytes(_u32(list(map(self.tinfo.__getitem__, tids))), bo)
+        else:
+            info = int.from_bytes(_u32(list(map(or_, map(self.tinfo.__getitem__, tids),
+                                                 map(gc.is_tracked, chunk)))), bo)
         size = int.from_bytes(sb, bo)
         count = int.from_bytes(rb, bo) - ov   # never below: every entry counts ov
         if size & high2:    # a size >= 2**30
