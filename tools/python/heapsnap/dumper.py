@@ -980,7 +980,7 @@ class _Walker(object):
             return None
         return js, lens, labs
 
-    def packed(self, chunk, tids, tset, rc, lens, lo, leafy):
+    def packed(self, chunk, tids, tset, rc, lens, base, leafy):
         """Sizes, flags and reference counts of a chunk, the common case: each column as
         a big int of packed u32 words, so that the per-type parts (the size prefix, the
         type's flags, the managed values) and the dumper's own references are added in
@@ -1031,11 +1031,11 @@ class _Walker(object):
         if count & high3:   # a count >= 2**29: immortal (static objects of 3.11 too)
             lim = _IMMORTAL_LIMIT + self.ov
             for j in itertools.compress(range(n), map(ge, rc, itertools.repeat(lim))):
-                self.immortal.append(lo + j)
-                c.flags[lo + j] |= F_REFCOUNT_UNKNOWN
+                self.immortal.append(base + j)
+                c.flags[base + j] |= F_REFCOUNT_UNKNOWN
         return True
 
-    def unpacked(self, chunk, tids, tset, rc, lens, lo):
+    def unpacked(self, chunk, tids, tset, rc, lens, base):
         """Sizes, flags and reference counts of a chunk, object by object (see packed)."""
         n = len(chunk)
         c = self.c
@@ -1059,14 +1059,14 @@ class _Walker(object):
             sz = list(map(add, sz, map(mul, lens, map(self.value_bytes.__getitem__, tids))))
         if max(sz) >= U32_MAX:
             for j in compress(range(n), map(ge, sz, repeat(U32_MAX))):
-                c.wide_object.append(lo + j)
+                c.wide_object.append(base + j)
                 c.wide_size.append(sz[j])
                 sz[j] = U32_MAX
         c.size.fromlist(sz)
         fl = list(map(or_, map(self.tflag.__getitem__, tids), map(gc.is_tracked, chunk)))
         if max(rc) >= _IMMORTAL_LIMIT:
             for j in compress(range(n), map(ge, rc, repeat(_IMMORTAL_LIMIT))):
-                self.immortal.append(lo + j)
+                self.immortal.append(base + j)
                 fl[j] |= F_REFCOUNT_UNKNOWN
                 if rc[j] > U32_MAX:
                     rc[j] = U32_MAX
@@ -1228,8 +1228,8 @@ def _patterns(n, ov):
 def _first_positions(ids, wanted):
     """Positions in the list ids of the members of the set wanted (each once in ids),
     scanning only up to the last of them."""
-    return itertools.islice(itertools.compress(itertools.count(), map(wanted.__contains__, ids)),
-                            len(wanted))
+    found = itertools.compress(itertools.count(), map(wanted.__contains__, ids))
+    return itertools.islice(found, len(wanted))
 
 
 def _walk(values, preview_len, frames, thread_names, excluded):
@@ -1291,7 +1291,6 @@ def _walk(values, preview_len, frames, thread_names, excluded):
             w.own_at[p] = w.own_keys[w.work_ids[p]]
         w.own_next = min(w.own_at)
     hit = None
-    seeded = len(work)
     # the work list, then the leaves (which find nothing new unless some are not)
     lo = llo = base = 0
     leaves, leaf_ids = w.leaves, w.leaf_ids
