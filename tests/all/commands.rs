@@ -13,7 +13,7 @@ use heapsnap::format::{kind, root_kind, LABEL_KEY_BIT};
 use heapsnap::{Snapshot, Verify};
 use serde_json::Value as Json;
 
-use crate::util::{entries, vector_bytes, vector_json, VECTORS};
+use crate::util::{entries, vector_bytes, vector_json, Rng, VECTORS};
 
 // ---------------------------------------------------------------------------------------
 // Running the binary
@@ -1734,27 +1734,6 @@ fn commands_run_on_every_vector() {
 // ---------------------------------------------------------------------------------------
 // 3. The same bytes for any number of threads
 // ---------------------------------------------------------------------------------------
-
-/// SplitMix64: a small seeded generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 const RANDOM_OBJECTS: usize = 3000;
 

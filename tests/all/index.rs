@@ -23,6 +23,8 @@ use heapsnap::format::{root_kind, LABEL_KEY_BIT};
 use heapsnap::{Snapshot, Verify};
 use hmac::{KeyInit, Mac};
 
+use crate::util::Rng;
+
 // ---------------------------------------------------------------------------------------
 // A private world per test, and running the binary in it
 // ---------------------------------------------------------------------------------------
@@ -1661,27 +1663,6 @@ fn the_index_and_the_results_do_not_depend_on_the_thread_count() {
 
 /// Dangling edge targets are at and above this address.
 const DANGLING: u64 = 0xdead_0000;
-
-/// SplitMix64: a small seeded generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// `n` objects: the type objects, a live part (two thirds: modules as roots, a thread
 /// root, refcount-surplus roots, an immortal, mostly forward references with some back

@@ -134,3 +134,24 @@ pub fn put_u32(bytes: &mut [u8], index: usize, v: u32) {
 pub fn put_u64(bytes: &mut [u8], index: usize, v: u64) {
     bytes[8 * index..8 * index + 8].copy_from_slice(&v.to_le_bytes());
 }
+
+/// SplitMix64: a small seeded generator.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
