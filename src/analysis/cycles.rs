@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::components::Components;
@@ -122,99 +123,126 @@ pub struct CycleGroup {
     pub example_retained: u64,
 }
 
+/// One cyclic component, summarised.
+struct CycleFacts {
+    types: Vec<(u32, u32)>,
+    objects: u64,
+    shallow: u64,
+    retained: u64,
+    reachable: bool,
+}
+
+/// Components smaller than this sort their members' types; larger ones count them in
+/// a table with a slot per type.
+const SORT_TYPES_BELOW: usize = 256;
+
 /// Groups the cyclic components of `comps` by type multiset; sorted by retained bytes,
-/// then objects, descending, then by type multiset.
+/// then objects, descending, then by type multiset. Components are summarised in
+/// parallel; the grouping goes in component order, so the result does not depend on
+/// the thread count.
 pub fn group_cycles(
     snap: &Snapshot,
     comps: &Components,
     dom: &Dominators,
-    size: impl Fn(NodeId) -> u64,
+    size: impl Fn(NodeId) -> u64 + Sync,
 ) -> Vec<CycleGroup> {
     let type_of = snap.types_of();
+    let type_count = snap.types().len();
     let flags_of = |t: u32| snap.types().get(t as usize).map_or(0, |r| r.flags);
-    // Members of each cyclic component, by counting sort.
-    let count = comps.count();
-    let mut start = vec![0u64; count + 1];
-    for &k in comps.ids() {
-        if comps.is_cycle(k) {
-            start[k as usize + 1] += 1;
+    // Dense numbers for the cyclic components, in component order.
+    let mut rank = vec![NONE; comps.count()];
+    let mut cyclic: Vec<u32> = Vec::new();
+    for (k, r) in rank.iter_mut().enumerate() {
+        if comps.is_cycle(k as u32) {
+            *r = cyclic.len() as u32;
+            cyclic.push(k as u32);
         }
     }
-    for k in 0..count {
-        start[k + 1] += start[k];
+    if cyclic.is_empty() {
+        return Vec::new();
     }
-    let mut members = vec![NONE; start[count] as usize];
-    let mut cursor = start.clone();
-    for (v, &k) in comps.ids().iter().enumerate() {
-        if comps.is_cycle(k) {
-            members[cursor[k as usize] as usize] = v as NodeId;
-            cursor[k as usize] += 1;
+    // Members of each cyclic component (counting sort). Reachable members are placed in
+    // dominator-tree preorder, so that a member inside another member's subtree comes
+    // after it; a component is reachable as a whole or not at all.
+    let mut start = Vec::with_capacity(cyclic.len() + 1);
+    let mut total = 0u64;
+    start.push(0u64);
+    for &k in &cyclic {
+        total += u64::from(comps.size(k));
+        start.push(total);
+    }
+    let mut members = vec![NONE; total as usize];
+    let mut cursor: Vec<u64> = start[..cyclic.len()].to_vec();
+    let mut place = |v: NodeId| {
+        let r = rank[comps.of(v) as usize];
+        if r != NONE {
+            let c = &mut cursor[r as usize];
+            if let Some(slot) = members.get_mut(*c as usize) {
+                *slot = v;
+            }
+            *c += 1;
+        }
+    };
+    for &v in dom.tree_order() {
+        if (v as usize) < comps.ids().len() {
+            place(v);
+        }
+    }
+    for v in 0..comps.ids().len() as NodeId {
+        if !dom.is_reachable(v) {
+            place(v);
         }
     }
     drop(cursor);
+    drop(rank);
 
-    let mut groups: HashMap<Vec<(u32, u32)>, CycleGroup> = HashMap::new();
-    let mut by_type: Vec<(u32, u32)> = Vec::new();
-    let mut positioned: Vec<(u32, u32)> = Vec::new();
-    for k in 0..count {
-        let m = &members[start[k] as usize..start[k + 1] as usize];
-        if m.is_empty() {
-            continue;
-        }
-        by_type.clear();
-        let mut ts: Vec<u32> = m.iter().map(|&v| type_of[v as usize]).collect();
-        ts.sort_unstable();
-        for t in ts {
-            match by_type.last_mut() {
-                Some((lt, c)) if *lt == t => *c += 1,
-                _ => by_type.push((t, 1)),
-            }
-        }
-        let shallow = m.iter().fold(0u64, |a, &v| a.saturating_add(size(v)));
-        let reachable = dom.is_reachable(m[0]);
-        let retained = if reachable {
-            // Union of the members' dominator subtrees: sum over members not inside
-            // another member's subtree.
-            positioned.clear();
-            positioned.extend(m.iter().map(|&v| (dom.tree_position(v), v)));
-            positioned.sort_unstable();
-            let mut end = 0u64;
-            let mut total = 0u64;
-            for &(p, v) in &positioned {
-                if u64::from(p) >= end {
-                    total = total.saturating_add(dom.retained(v));
-                    end = u64::from(p) + u64::from(dom.tree_size(v));
-                }
-            }
-            total
-        } else {
-            shallow
-        };
-        let finalizer = by_type
-            .iter()
-            .any(|&(t, _)| flags_of(t) & HAS_FINALIZER != 0);
-        let g = groups.entry(by_type.clone()).or_insert_with(|| CycleGroup {
-            types: by_type.clone(),
-            cycles: 0,
-            objects: 0,
-            shallow: 0,
-            retained: 0,
-            finalizer,
-            reachable: 0,
-            example: Vec::new(),
-            example_retained: 0,
+    let facts: Vec<CycleFacts> = (0..cyclic.len())
+        .into_par_iter()
+        .with_min_len(64)
+        .map_init(
+            || vec![0u32; type_count],
+            |counts, r| {
+                let m = &members[start[r] as usize..start[r + 1] as usize];
+                summarise(m, type_of, counts, dom, &size)
+            },
+        )
+        .collect();
+
+    let mut groups: HashMap<Vec<(u32, u32)>, (CycleGroup, usize)> = HashMap::new();
+    for (r, f) in facts.into_iter().enumerate() {
+        let g = groups.entry(f.types).or_insert_with_key(|types| {
+            let group = CycleGroup {
+                types: types.clone(),
+                cycles: 0,
+                objects: 0,
+                shallow: 0,
+                retained: 0,
+                finalizer: types.iter().any(|&(t, _)| flags_of(t) & HAS_FINALIZER != 0),
+                reachable: 0,
+                example: Vec::new(),
+                example_retained: 0,
+            };
+            (group, r)
         });
-        g.cycles += 1;
-        g.objects += m.len() as u64;
-        g.shallow = g.shallow.saturating_add(shallow);
-        g.retained = g.retained.saturating_add(retained);
-        g.reachable += u64::from(reachable);
-        if g.example.is_empty() || retained > g.example_retained {
-            g.example = m.to_vec();
-            g.example_retained = retained;
+        let (g, example) = (&mut g.0, &mut g.1);
+        if g.cycles == 0 || f.retained > g.example_retained {
+            *example = r;
+            g.example_retained = f.retained;
         }
+        g.cycles += 1;
+        g.objects += f.objects;
+        g.shallow = g.shallow.saturating_add(f.shallow);
+        g.retained = g.retained.saturating_add(f.retained);
+        g.reachable += u64::from(f.reachable);
     }
-    let mut out: Vec<CycleGroup> = groups.into_values().collect();
+    let mut out: Vec<CycleGroup> = groups
+        .into_values()
+        .map(|(mut g, r)| {
+            g.example = members[start[r] as usize..start[r + 1] as usize].to_vec();
+            g.example.sort_unstable();
+            g
+        })
+        .collect();
     out.sort_by(|a, b| {
         b.retained
             .cmp(&a.retained)
@@ -222,4 +250,65 @@ pub fn group_cycles(
             .then_with(|| a.types.cmp(&b.types))
     });
     out
+}
+
+/// Type multiset, sizes and reachability of one component, whose reachable members
+/// `m` are in dominator-tree preorder. `counts` is a zeroed table with a slot per type,
+/// left zeroed.
+fn summarise(
+    m: &[NodeId],
+    type_of: &[u32],
+    counts: &mut [u32],
+    dom: &Dominators,
+    size: &impl Fn(NodeId) -> u64,
+) -> CycleFacts {
+    let mut types: Vec<(u32, u32)> = Vec::new();
+    if m.len() < SORT_TYPES_BELOW {
+        let mut ts: Vec<u32> = m.iter().map(|&v| type_of[v as usize]).collect();
+        ts.sort_unstable();
+        for t in ts {
+            match types.last_mut() {
+                Some((lt, c)) if *lt == t => *c += 1,
+                _ => types.push((t, 1)),
+            }
+        }
+    } else {
+        for &v in m {
+            let t = type_of[v as usize];
+            if let Some(c) = counts.get_mut(t as usize) {
+                *c += 1;
+            }
+        }
+        for (t, c) in counts.iter_mut().enumerate() {
+            if *c != 0 {
+                types.push((t as u32, *c));
+                *c = 0;
+            }
+        }
+    }
+    let shallow = m.iter().fold(0u64, |a, &v| a.saturating_add(size(v)));
+    let reachable = m.first().is_some_and(|&v| dom.is_reachable(v));
+    let retained = if reachable {
+        // The union of the members' dominator subtrees: in preorder, a member is
+        // counted unless it lies in the subtree of the last counted one.
+        let mut end = 0u64;
+        let mut total = 0u64;
+        for &v in m {
+            let p = u64::from(dom.tree_position(v));
+            if p >= end {
+                total = total.saturating_add(dom.retained(v));
+                end = p + u64::from(dom.tree_size(v));
+            }
+        }
+        total
+    } else {
+        shallow
+    };
+    CycleFacts {
+        types,
+        objects: m.len() as u64,
+        shallow,
+        retained,
+        reachable,
+    }
 }

@@ -1245,20 +1245,62 @@ fn oracle_cycle_groups(c: &Case, finalizer: &[bool], comps: &Components) -> Vec<
     out
 }
 
+/// Checks `group_cycles` on `c` against the oracle; returns the largest cycle's size.
+fn check_cycle_groups(c: &Case) -> usize {
+    // Sizes as the dump stores them: huge ones go to the wide-size table.
+    let finalizer: Vec<bool> = (0..c.type_count)
+        .map(|t| (c.n + t).is_multiple_of(3))
+        .collect();
+    let bytes = snapshot_of(c, &finalizer).to_bytes().unwrap();
+    let snap = Snapshot::from_bytes(&bytes, Verify::Full).unwrap();
+    let g = Graph::from_snapshot(&snap).unwrap();
+    check_graph(c, &g);
+    let d = Dominators::compute(&g, |v| snap.shallow_size(v as usize));
+    let comps = cycle_components(&snap, &g, true);
+    let got = group_cycles(&snap, &comps, &d, |v| snap.shallow_size(v as usize));
+    assert_eq!(got, oracle_cycle_groups(c, &finalizer, &comps));
+    got.iter()
+        .map(|g| g.objects / g.cycles.max(1))
+        .max()
+        .unwrap_or(0) as usize
+}
+
 #[test]
 fn seeded_cycle_groups_match_the_oracle() {
     seeded(300, 30, 0xC7C1E, |c| {
-        // Sizes as the dump stores them: huge ones go to the wide-size table.
-        let finalizer: Vec<bool> = (0..c.type_count).map(|t| (c.n + t) % 3 == 0).collect();
-        let bytes = snapshot_of(c, &finalizer).to_bytes().unwrap();
-        let snap = Snapshot::from_bytes(&bytes, Verify::Full).unwrap();
-        let g = Graph::from_snapshot(&snap).unwrap();
-        check_graph(c, &g);
-        let d = Dominators::compute(&g, |v| snap.shallow_size(v as usize));
-        let comps = cycle_components(&snap, &g, true);
-        let got = group_cycles(&snap, &comps, &d, |v| snap.shallow_size(v as usize));
-        assert_eq!(got, oracle_cycle_groups(c, &finalizer, &comps));
+        check_cycle_groups(c);
     });
+}
+
+/// Cycles of hundreds of members: their types are counted in a table, not sorted.
+#[test]
+fn seeded_large_cycle_groups_match_the_oracle() {
+    let largest = std::sync::atomic::AtomicUsize::new(0);
+    seeded(12, 800, 0xC7C1F, |c| {
+        largest.fetch_max(check_cycle_groups(c), std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(largest.into_inner() >= 300, "no large cycle was generated");
+    // Three large rings of different type mixes, side by side (the type table is reused
+    // between them), and a small one.
+    let rings = [(0, 300), (300, 700), (700, 1000), (1000, 1003)];
+    let mut edges = Vec::new();
+    for &(a, b) in &rings {
+        for v in a..b {
+            edges.push((v, if v + 1 == b { a } else { v + 1 }));
+        }
+    }
+    let c = Case {
+        n: 1003,
+        edges,
+        roots: vec![0, 300, 1000],
+        sizes: (0..1003).map(|v| 16 + v % 7).collect(),
+        types: (0..1003u32)
+            .map(|v| if v < 700 { v % 3 } else { 3 + v % 2 })
+            .collect(),
+        type_count: 5,
+        skip: vec![false; 1003],
+    };
+    assert_eq!(check_cycle_groups(&c), 400);
 }
 
 // ---------------------------------------------------------------------------------------
