@@ -118,6 +118,7 @@ impl Snapshot {
         } else {
             read_all(file).map_err(|e| e.in_file(path))?
         };
+        let _p = crate::progress::phase("checking the dump");
         Snapshot::from_file_data(data, verify).map_err(|e| e.in_file(path))
     }
 

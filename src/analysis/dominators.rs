@@ -236,6 +236,12 @@ impl Dominators {
     /// The objects `v` immediately dominates (`v` may be the super-root), ascending by
     /// search preorder: a walk of `v`'s dominator-tree interval, one step per child.
     pub fn children(&self, v: NodeId) -> Vec<NodeId> {
+        self.children_iter(v).collect()
+    }
+
+    /// [`Dominators::children`] without collecting them (the super-root can have
+    /// millions).
+    pub fn children_iter(&self, v: NodeId) -> impl Iterator<Item = NodeId> + '_ {
         let (mut p, end) = if v as usize == self.n {
             (0, self.tree_order.len())
         } else {
@@ -248,12 +254,13 @@ impl Dominators {
             }
         };
         let end = end.min(self.tree_order.len());
-        let mut out = Vec::new();
-        while p < end {
-            out.push(self.tree_order[p]);
-            p += self.size_at[p] as usize;
-        }
-        out
+        std::iter::from_fn(move || {
+            (p < end).then(|| {
+                let c = self.tree_order[p];
+                p += (self.size_at[p] as usize).max(1);
+                c
+            })
+        })
     }
 
     /// The reachable objects in dominator-tree preorder (each object before the objects

@@ -1,6 +1,8 @@
 //! `heapsnap dominators`: the biggest retainers as a tree. Each object's children are
 //! the objects it alone keeps alive, biggest first.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::Write;
 
 use serde::Serialize;
@@ -100,37 +102,45 @@ fn children(
     budget: &mut usize,
 ) -> (Vec<Node>, More) {
     let dom = a.dom();
-    let kids = dom.children(v);
-    let mut top: Vec<NodeId> = kids.clone();
-    let shown = limit.min(top.len()).min(*budget);
-    *budget -= shown;
-    if shown < top.len() {
-        top.select_nth_unstable_by(shown, |&x, &y| {
-            dom.retained(y).cmp(&dom.retained(x)).then(x.cmp(&y))
-        });
-        top.truncate(shown);
+    let shown = limit.min(*budget);
+    // The biggest `shown` children, kept in a bounded heap while the children stream by:
+    // the super-root can have millions of children. Its top is the smallest kept one
+    // (ties: the highest id).
+    let mut kept: BinaryHeap<(Reverse<u64>, NodeId)> = BinaryHeap::with_capacity(shown + 1);
+    let (mut count, mut all_retained) = (0u64, 0u64);
+    for c in dom.children_iter(v) {
+        let r = dom.retained(c);
+        count += 1;
+        all_retained = all_retained.saturating_add(r);
+        if kept.len() < shown {
+            kept.push((Reverse(r), c));
+        } else if let Some(mut worst) = kept.peek_mut() {
+            if (Reverse(r), c) < *worst {
+                *worst = (Reverse(r), c);
+            }
+        }
     }
-    top.sort_unstable_by(|&x, &y| dom.retained(y).cmp(&dom.retained(x)).then(x.cmp(&y)));
-    let shown_retained: u64 = top.iter().map(|&c| dom.retained(c)).sum();
-    let all_retained: u64 = kids.iter().map(|&c| dom.retained(c)).sum();
+    // Ascending (Reverse(retained), id) is biggest first, ties by id.
+    let kept = kept.into_sorted_vec();
+    *budget -= kept.len();
+    let shown_retained = kept
+        .iter()
+        .fold(0u64, |s, &(Reverse(r), _)| s.saturating_add(r));
     let more = More {
-        count: (kids.len() - top.len()) as u64,
+        count: count - kept.len() as u64,
         retained: all_retained - shown_retained,
     };
+    let top: Vec<NodeId> = kept.into_iter().map(|(_, c)| c).collect();
     let nodes = top
         .into_iter()
         .map(|c| {
             let (children, more) = if depth > 1 {
                 children(a, c, limit, depth - 1, budget)
             } else {
-                let grandchildren = dom.children(c);
-                (
-                    Vec::new(),
-                    More {
-                        count: grandchildren.len() as u64,
-                        retained: grandchildren.iter().map(|&g| dom.retained(g)).sum(),
-                    },
-                )
+                let (count, retained) = dom.children_iter(c).fold((0u64, 0u64), |(n, r), g| {
+                    (n + 1, r.saturating_add(dom.retained(g)))
+                });
+                (Vec::new(), More { count, retained })
             };
             Node {
                 object: ObjectJson::new(a, c),
