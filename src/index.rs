@@ -1,8 +1,8 @@
 //! The index cache: the arrays an analysis derives from a dump (resolved edges, reverse
 //! edges, dominators, retained sizes, dominator-tree numbering, cycle ids, breadth-first
-//! depths and parent edges; in-degrees and dominator-tree children are rebuilt from
-//! them in a fraction of a second when needed) saved to a file that later commands map
-//! instead of recomputing.
+//! depths and parent edges, the type histogram and the cycle groups; in-degrees are
+//! rebuilt from them in a fraction of a second when needed) saved to a file that later
+//! commands map instead of recomputing.
 //!
 //! Where: beside the dump (`DUMP.hsidx`), or in the private cache directory
 //! ([`crate::cache`], `index/<identity>.hsidx`) when the dump's folder cannot be written.
@@ -31,7 +31,9 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::analysis::{cycles, Analysis, Components, Dominators, Needs, Paths, TypeStats};
+use crate::analysis::{
+    cycles, Analysis, Components, CycleGroup, Dominators, Needs, Paths, TypeStats,
+};
 use crate::cache::{cache_dir, create_private};
 use crate::column::{Column, Mapped};
 use crate::error::Result;
@@ -46,7 +48,7 @@ pub const INDEX_MAGIC: [u8; 8] = *b"HSNPIDX\n";
 /// The index layout version.
 pub const INDEX_VERSION: u32 = 1;
 /// Changes whenever an analysis changes what it computes: older indexes are recomputed.
-pub const ANALYSIS_VERSION: u32 = 2;
+pub const ANALYSIS_VERSION: u32 = 3;
 /// File name suffix of an index beside its dump.
 pub const SUFFIX: &str = "hsidx";
 /// Dumps with fewer objects are analysed in well under a second and not indexed
@@ -112,6 +114,14 @@ mod array {
     /// The type histogram with retained sizes: per type, count, shallow, retained,
     /// unreachable count, unreachable shallow.
     pub const TYPE_STATS: u32 = 41;
+    /// The cycle groups (housekeeping edges left out): per group, cycles, objects,
+    /// shallow, retained, finalizer (0 or 1), reachable cycles, the example's retained
+    /// size, and the ends of its runs in the next two arrays.
+    pub const CYCLE_GROUPS: u32 = 50;
+    /// Each group's type multiset: (type, members per cycle) pairs, ascending by type.
+    pub const CYCLE_TYPES: u32 = 51;
+    /// Each group's example cycle: its members, ascending.
+    pub const CYCLE_EXAMPLES: u32 = 52;
 }
 
 /// Everything an index holds.
@@ -126,6 +136,8 @@ pub struct Indexed {
     pub paths: Paths,
     /// The type histogram with retained sizes.
     pub type_stats: Vec<TypeStats>,
+    /// The cycle groups of `components`.
+    pub cycle_groups: Vec<CycleGroup>,
     /// The file it was read from.
     pub file: PathBuf,
 }
@@ -167,6 +179,7 @@ pub fn analyze<'s>(snap: &'s Snapshot, dump_path: &Path, needs: Needs) -> Result
             components: Some(ix.components),
             paths: Some(ix.paths),
             type_stats: ix.type_stats.into(),
+            cycle_groups: ix.cycle_groups.into(),
         },
         None => {
             let a = Analysis::run(snap, Needs::all())?;
@@ -193,6 +206,7 @@ pub fn analyze<'s>(snap: &'s Snapshot, dump_path: &Path, needs: Needs) -> Result
         (false, _) => None,
         (true, false) => a.components,
         (true, true) => {
+            a.cycle_groups = std::sync::OnceLock::new();
             let _p = phase("reference cycles");
             Some(cycles::cycle_components(snap, &a.graph, true))
         }
@@ -301,20 +315,29 @@ pub fn load(snap: &Snapshot, dump_path: &Path) -> Option<Indexed> {
         .chain(cached)
         .find_map(|file| open(snap, &id, &key, &file).map(|parts| (parts, file)))
         .map(
-            |((graph, dom, components, paths, type_stats), file)| Indexed {
+            |((graph, dom, components, paths, type_stats, cycle_groups), file)| Indexed {
                 graph,
                 dom,
                 components,
                 paths,
                 type_stats,
+                cycle_groups,
                 file,
             },
         )
 }
 
-type Parts = (Graph, Dominators, Components, Paths, Vec<TypeStats>);
+type Parts = (
+    Graph,
+    Dominators,
+    Components,
+    Paths,
+    Vec<TypeStats>,
+    Vec<CycleGroup>,
+);
 
 const STATS_WIDTH: usize = 5;
+const GROUP_WIDTH: usize = 9;
 
 fn open(snap: &Snapshot, id: &[u8; 32], key: &[u8], file: &Path) -> Option<Parts> {
     let f = File::open(file).ok()?;
@@ -415,12 +438,66 @@ fn open(snap: &Snapshot, id: &[u8; 32], key: &[u8], file: &Path) -> Option<Parts
             unreachable_shallow: r[4],
         })
         .collect();
+    let cycle_groups = cycle_groups_from(
+        &col(&map, get(array::CYCLE_GROUPS))?,
+        &col(&map, get(array::CYCLE_TYPES))?,
+        &col(&map, get(array::CYCLE_EXAMPLES))?,
+        snap.type_count(),
+        n,
+    )?;
     // Checking read every page; a query needs few of them again. Drop them from this
     // process's resident set (they stay in the page cache and fault back on use).
     // SAFETY: as in `Snapshot::release`: a read-only shared file mapping, written once
     // and renamed into place, so the pages read back are the bytes just checked.
     let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
-    Some((graph, dom, components, paths, type_stats))
+    Some((graph, dom, components, paths, type_stats, cycle_groups))
+}
+
+/// The cycle groups from their three arrays, checked to fit together: runs within the
+/// arrays, types below `types`, members below `n`.
+fn cycle_groups_from(
+    groups: &[u64],
+    types: &[u32],
+    examples: &[u32],
+    type_count: usize,
+    n: usize,
+) -> Option<Vec<CycleGroup>> {
+    if !groups.len().is_multiple_of(GROUP_WIDTH) || !types.len().is_multiple_of(2) {
+        return None;
+    }
+    let (mut types_at, mut example_at) = (0usize, 0usize);
+    let mut out = Vec::with_capacity(groups.len() / GROUP_WIDTH);
+    for r in groups.chunks_exact(GROUP_WIDTH) {
+        let types_end = usize::try_from(r[7]).ok()?;
+        let example_end = usize::try_from(r[8]).ok()?;
+        let pairs = types.get(types_at.checked_mul(2)?..types_end.checked_mul(2)?)?;
+        let example = examples.get(example_at..example_end)?;
+        let pairs: Vec<(u32, u32)> = pairs.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        let types_ok = !pairs.is_empty()
+            && pairs
+                .iter()
+                .all(|&(t, c)| (t as usize) < type_count && c > 0)
+            && pairs.windows(2).all(|w| w[0].0 < w[1].0);
+        let example_ok = !example.is_empty()
+            && example.iter().all(|&v| (v as usize) < n)
+            && example.windows(2).all(|w| w[0] < w[1]);
+        if !types_ok || !example_ok || r[4] > 1 {
+            return None;
+        }
+        out.push(CycleGroup {
+            types: pairs,
+            cycles: r[0],
+            objects: r[1],
+            shallow: r[2],
+            retained: r[3],
+            finalizer: r[4] == 1,
+            reachable: r[5],
+            example: example.to_vec(),
+            example_retained: r[6],
+        });
+        (types_at, example_at) = (types_end, example_end);
+    }
+    (types_at * 2 == types.len() && example_at == examples.len()).then_some(out)
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -462,6 +539,23 @@ pub fn save(a: &Analysis<'_>, dump_path: &Path) -> Result<PathBuf, String> {
             ]
         })
         .collect();
+    let (mut group_rows, mut group_types, mut group_examples) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for g in a.cycle_groups() {
+        group_types.extend(g.types.iter().flat_map(|&(t, c)| [t, c]));
+        group_examples.extend_from_slice(&g.example);
+        group_rows.extend([
+            g.cycles,
+            g.objects,
+            g.shallow,
+            g.retained,
+            u64::from(g.finalizer),
+            g.reachable,
+            g.example_retained,
+            (group_types.len() / 2) as u64,
+            group_examples.len() as u64,
+        ]);
+    }
     let key = key().ok_or("no private cache directory for the index key")?;
     let g = graph.columns();
     let d = dom.columns();
@@ -491,10 +585,15 @@ pub fn save(a: &Analysis<'_>, dump_path: &Path) -> Result<PathBuf, String> {
         raw(array::DEPTH, depth),
         raw(array::VIA, via),
         raw(array::TYPE_STATS, &stats),
+        raw(array::CYCLE_GROUPS, &group_rows),
+        raw(array::CYCLE_TYPES, &group_types),
+        raw(array::CYCLE_EXAMPLES, &group_examples),
     ];
     let crcs: Vec<u32> = arrays.iter().map(|(_, _, b)| crc32(b)).collect();
     let mut offset = (HEADER_BYTES + arrays.len() * ENTRY_BYTES).next_multiple_of(64) as u64;
     let mut entries = Vec::with_capacity(arrays.len());
+    // The file ends where its last array ends (no padding after it).
+    let mut file_len = offset;
     for (&(kind, width, bytes), &crc) in arrays.iter().zip(&crcs) {
         entries.push(Entry {
             kind,
@@ -504,7 +603,8 @@ pub fn save(a: &Analysis<'_>, dump_path: &Path) -> Result<PathBuf, String> {
             crc,
             reserved: 0,
         });
-        offset = (offset + bytes.len() as u64).next_multiple_of(64);
+        file_len = offset + bytes.len() as u64;
+        offset = file_len.next_multiple_of(64);
     }
     let mut header = Header {
         magic: INDEX_MAGIC,
@@ -536,7 +636,7 @@ pub fn save(a: &Analysis<'_>, dump_path: &Path) -> Result<PathBuf, String> {
         ));
         let f = create_private(&tmp)?;
         let result = (|| {
-            f.set_len(offset)?;
+            f.set_len(file_len)?;
             f.write_all_at(bytemuck::bytes_of(&header), 0)?;
             f.write_all_at(bytemuck::cast_slice(&entries), HEADER_BYTES as u64)?;
             let pieces: Vec<(u64, &[u8])> = arrays

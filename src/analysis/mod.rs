@@ -67,6 +67,8 @@ pub struct Analysis<'s> {
     pub paths: Option<Paths>,
     /// The type histogram with retained sizes, once computed (or read from the index).
     pub(crate) type_stats: std::sync::OnceLock<Vec<TypeStats>>,
+    /// The cycle groups of `components`, once computed (or read from the index).
+    pub(crate) cycle_groups: std::sync::OnceLock<Vec<CycleGroup>>,
 }
 
 impl<'s> Analysis<'s> {
@@ -116,6 +118,7 @@ impl<'s> Analysis<'s> {
             components,
             paths,
             type_stats: std::sync::OnceLock::new(),
+            cycle_groups: std::sync::OnceLock::new(),
         })
     }
 
@@ -201,7 +204,12 @@ impl<'s> Analysis<'s> {
 
     /// Cycle groups (needs dominators and components).
     pub fn cycle_groups(&self) -> Vec<CycleGroup> {
-        cycles::group_cycles(self.snap, self.components(), self.dom(), |v| self.size(v))
+        self.cycle_groups
+            .get_or_init(|| {
+                let _p = phase("grouping cycles");
+                cycles::group_cycles(self.snap, self.components(), self.dom(), |v| self.size(v))
+            })
+            .clone()
     }
 }
 

@@ -1008,9 +1008,12 @@ mod kind {
     pub const DEPTH: u32 = 30;
     pub const VIA: u32 = 31;
     pub const TYPE_STATS: u32 = 41;
+    pub const CYCLE_GROUPS: u32 = 50;
+    pub const CYCLE_TYPES: u32 = 51;
+    pub const CYCLE_EXAMPLES: u32 = 52;
     /// The arrays these tests forge (an index may hold more: kinds it does not know a
     /// reader ignores).
-    pub const ALL: [u32; 16] = [
+    pub const ALL: [u32; 19] = [
         FWD,
         ROOTS,
         TYPE_OBJECTS,
@@ -1027,6 +1030,9 @@ mod kind {
         DEPTH,
         VIA,
         TYPE_STATS,
+        CYCLE_GROUPS,
+        CYCLE_TYPES,
+        CYCLE_EXAMPLES,
     ];
 }
 
@@ -1437,6 +1443,10 @@ fn forged_arrays_out_of_range_are_rejected() {
     let components = good.entry(kind::COMPONENT_SIZE).len;
     let reach = good.entry(kind::TREE_ORDER).len;
     assert!(reach > 10 && good.entry(kind::ROOTS).len >= 2);
+    // The first cycle group has two types or more and its example two members or more
+    // (the ends of its runs are 2+).
+    assert!(good.entry(kind::CYCLE_GROUPS).len >= 9);
+    assert!(good.get_u64(kind::CYCLE_GROUPS, 7) >= 2 && good.get_u64(kind::CYCLE_GROUPS, 8) >= 2);
     let a_reachable = good.get_u32(kind::TREE_ORDER, reach as usize / 2) as usize;
     let a_reached = (0..n as usize)
         .find(|&v| good.get_u64(kind::VIA, v) != u64::MAX)
@@ -1521,6 +1531,78 @@ fn forged_arrays_out_of_range_are_rejected() {
         (
             "type stats one row short",
             Box::new(move |ix| ix.set_entry(kind::TYPE_STATS, 16, 5 * (types - 1))),
+        ),
+        // Cycle groups: nine u64 per group, the last two the ends of its runs of
+        // (type, count) pairs and example members.
+        (
+            "cycle group type past the types",
+            // The last pair's type: the greatest of its group, so the order holds.
+            Box::new(move |ix| {
+                let last = ix.entry(kind::CYCLE_TYPES).len as usize - 2;
+                ix.set_u32(kind::CYCLE_TYPES, last, types as u32);
+            }),
+        ),
+        (
+            "cycle group type count 0",
+            Box::new(|ix| ix.set_u32(kind::CYCLE_TYPES, 1, 0)),
+        ),
+        (
+            "cycle example member n",
+            Box::new(move |ix| {
+                let last = ix.entry(kind::CYCLE_EXAMPLES).len as usize - 1;
+                ix.set_u32(kind::CYCLE_EXAMPLES, last, n);
+            }),
+        ),
+        (
+            "cycle example not ascending",
+            Box::new(|ix| {
+                let (a, b) = (
+                    ix.get_u32(kind::CYCLE_EXAMPLES, 0),
+                    ix.get_u32(kind::CYCLE_EXAMPLES, 1),
+                );
+                ix.set_u32(kind::CYCLE_EXAMPLES, 0, b);
+                ix.set_u32(kind::CYCLE_EXAMPLES, 1, a);
+            }),
+        ),
+        (
+            "cycle group types not ascending",
+            Box::new(|ix| {
+                let (a, b) = (
+                    ix.get_u32(kind::CYCLE_TYPES, 0),
+                    ix.get_u32(kind::CYCLE_TYPES, 2),
+                );
+                ix.set_u32(kind::CYCLE_TYPES, 0, b);
+                ix.set_u32(kind::CYCLE_TYPES, 2, a);
+            }),
+        ),
+        (
+            "cycle group finalizer flag 2",
+            Box::new(|ix| ix.set_u64(kind::CYCLE_GROUPS, 4, 2)),
+        ),
+        (
+            "cycle group types run past the array",
+            Box::new(|ix| ix.set_u64(kind::CYCLE_GROUPS, 7, u64::MAX / 2)),
+        ),
+        (
+            "cycle group example run past the array",
+            Box::new(|ix| {
+                let len = ix.entry(kind::CYCLE_EXAMPLES).len;
+                ix.set_u64(kind::CYCLE_GROUPS, 8, len + 1);
+            }),
+        ),
+        (
+            "cycle types longer than their runs",
+            Box::new(|ix| {
+                let e = ix.entry(kind::CYCLE_TYPES).len;
+                ix.set_entry(kind::CYCLE_TYPES, 16, e + 2);
+            }),
+        ),
+        (
+            "cycle groups one value short",
+            Box::new(|ix| {
+                let len = ix.entry(kind::CYCLE_GROUPS).len;
+                ix.set_entry(kind::CYCLE_GROUPS, 16, len - 1);
+            }),
         ),
         (
             "tree order longer than the objects",
