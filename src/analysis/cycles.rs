@@ -135,11 +135,21 @@ struct CycleFacts {
 /// Components smaller than this sort their members' types; larger ones count them in
 /// a table with a slot per type.
 const SORT_TYPES_BELOW: usize = 256;
+/// Components of this many members or more are summarised in pieces, in parallel.
+const SPLIT_FROM: usize = 1 << 16;
+/// Members per piece.
+const PIECE: usize = 1 << 14;
 
 /// Groups the cyclic components of `comps` by type multiset; sorted by retained bytes,
 /// then objects, descending, then by type multiset. Components are summarised in
 /// parallel; the grouping goes in component order, so the result does not depend on
 /// the thread count.
+///
+/// What a reachable cycle retains is the union of its members' dominator subtrees: the
+/// sum of the retained sizes of the members whose immediate dominator is not a member.
+/// (A member `v` lies in another member `u`'s subtree only if its immediate dominator
+/// `d` is a member too: a path from the roots reaches `u` without `d`, then `v` along
+/// the cycle, so `d` is on the cycle's path from `u` to `v`, and `v` leads back to `u`.)
 pub fn group_cycles(
     snap: &Snapshot,
     comps: &Components,
@@ -161,9 +171,8 @@ pub fn group_cycles(
     if cyclic.is_empty() {
         return Vec::new();
     }
-    // Members of each cyclic component (counting sort). Reachable members are placed in
-    // dominator-tree preorder, so that a member inside another member's subtree comes
-    // after it; a component is reachable as a whole or not at all.
+    // Members of each cyclic component, ascending (a counting sort by object id, so
+    // that the columns indexed by object are read in order).
     let mut start = Vec::with_capacity(cyclic.len() + 1);
     let mut total = 0u64;
     start.push(0u64);
@@ -173,39 +182,31 @@ pub fn group_cycles(
     }
     let mut members = vec![NONE; total as usize];
     let mut cursor: Vec<u64> = start[..cyclic.len()].to_vec();
-    let mut place = |v: NodeId| {
-        let r = rank[comps.of(v) as usize];
-        if r != NONE {
-            let c = &mut cursor[r as usize];
+    for (v, &k) in comps.ids().iter().enumerate() {
+        if comps.is_cycle(k) {
+            let c = &mut cursor[rank[k as usize] as usize];
             if let Some(slot) = members.get_mut(*c as usize) {
-                *slot = v;
+                *slot = v as NodeId;
             }
             *c += 1;
-        }
-    };
-    for &v in dom.tree_order() {
-        if (v as usize) < comps.ids().len() {
-            place(v);
-        }
-    }
-    for v in 0..comps.ids().len() as NodeId {
-        if !dom.is_reachable(v) {
-            place(v);
         }
     }
     drop(cursor);
     drop(rank);
 
+    let members_of = |r: usize| &members[start[r] as usize..start[r + 1] as usize];
+    let summary = |r: usize, counts: &mut Vec<u32>| {
+        let (k, m) = (cyclic[r], members_of(r));
+        if m.len() < SPLIT_FROM {
+            summarise(k, m, type_of, counts, comps, dom, &size)
+        } else {
+            summarise_split(k, m, type_of, type_count, comps, dom, &size)
+        }
+    };
     let facts: Vec<CycleFacts> = (0..cyclic.len())
         .into_par_iter()
         .with_min_len(64)
-        .map_init(
-            || vec![0u32; type_count],
-            |counts, r| {
-                let m = &members[start[r] as usize..start[r + 1] as usize];
-                summarise(m, type_of, counts, dom, &size)
-            },
-        )
+        .map_init(|| vec![0u32; type_count], |counts, r| summary(r, counts))
         .collect();
 
     let mut groups: HashMap<Vec<(u32, u32)>, (CycleGroup, usize)> = HashMap::new();
@@ -238,8 +239,7 @@ pub fn group_cycles(
     let mut out: Vec<CycleGroup> = groups
         .into_values()
         .map(|(mut g, r)| {
-            g.example = members[start[r] as usize..start[r + 1] as usize].to_vec();
-            g.example.sort_unstable();
+            g.example = members_of(r).to_vec();
             g
         })
         .collect();
@@ -252,13 +252,20 @@ pub fn group_cycles(
     out
 }
 
-/// Type multiset, sizes and reachability of one component, whose reachable members
-/// `m` are in dominator-tree preorder. `counts` is a zeroed table with a slot per type,
-/// left zeroed.
+/// True if member `v` of component `k` heads its own part of the cycle's dominated
+/// set: its immediate dominator is not in `k` (see [`group_cycles`]).
+fn heads(v: NodeId, k: u32, comps: &Components, dom: &Dominators) -> bool {
+    comps.ids().get(dom.idom(v) as usize) != Some(&k)
+}
+
+/// Type multiset, sizes and reachability of component `k`, whose members are `m`.
+/// `counts` is a zeroed table with a slot per type, left zeroed.
 fn summarise(
+    k: u32,
     m: &[NodeId],
     type_of: &[u32],
     counts: &mut [u32],
+    comps: &Components,
     dom: &Dominators,
     size: &impl Fn(NodeId) -> u64,
 ) -> CycleFacts {
@@ -274,8 +281,7 @@ fn summarise(
         }
     } else {
         for &v in m {
-            let t = type_of[v as usize];
-            if let Some(c) = counts.get_mut(t as usize) {
+            if let Some(c) = counts.get_mut(type_of[v as usize] as usize) {
                 *c += 1;
             }
         }
@@ -289,18 +295,9 @@ fn summarise(
     let shallow = m.iter().fold(0u64, |a, &v| a.saturating_add(size(v)));
     let reachable = m.first().is_some_and(|&v| dom.is_reachable(v));
     let retained = if reachable {
-        // The union of the members' dominator subtrees: in preorder, a member is
-        // counted unless it lies in the subtree of the last counted one.
-        let mut end = 0u64;
-        let mut total = 0u64;
-        for &v in m {
-            let p = u64::from(dom.tree_position(v));
-            if p >= end {
-                total = total.saturating_add(dom.retained(v));
-                end = p + u64::from(dom.tree_size(v));
-            }
-        }
-        total
+        m.iter()
+            .filter(|&&v| heads(v, k, comps, dom))
+            .fold(0u64, |a, &v| a.saturating_add(dom.retained(v)))
     } else {
         shallow
     };
@@ -309,6 +306,57 @@ fn summarise(
         objects: m.len() as u64,
         shallow,
         retained,
+        reachable,
+    }
+}
+
+/// [`summarise`] for a large component: its members in pieces, in parallel.
+fn summarise_split(
+    k: u32,
+    m: &[NodeId],
+    type_of: &[u32],
+    type_count: usize,
+    comps: &Components,
+    dom: &Dominators,
+    size: &(impl Fn(NodeId) -> u64 + Sync),
+) -> CycleFacts {
+    let reachable = m.first().is_some_and(|&v| dom.is_reachable(v));
+    // Per piece: type counts, shallow bytes, retained bytes of the heads.
+    let (counts, shallow, heads_retained) = m
+        .par_chunks(PIECE)
+        .fold(
+            || (vec![0u64; type_count], 0u64, 0u64),
+            |(mut counts, mut shallow, mut retained), piece| {
+                for &v in piece {
+                    if let Some(c) = counts.get_mut(type_of[v as usize] as usize) {
+                        *c += 1;
+                    }
+                    shallow = shallow.saturating_add(size(v));
+                    if reachable && heads(v, k, comps, dom) {
+                        retained = retained.saturating_add(dom.retained(v));
+                    }
+                }
+                (counts, shallow, retained)
+            },
+        )
+        .reduce(
+            || (vec![0u64; type_count], 0, 0),
+            |(a, s1, r1), (b, s2, r2)| {
+                let counts = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+                (counts, s1.saturating_add(s2), r1.saturating_add(r2))
+            },
+        );
+    let types = counts
+        .iter()
+        .enumerate()
+        .filter(|&(_, &c)| c != 0)
+        .map(|(t, &c)| (t as u32, u32::try_from(c).unwrap_or(u32::MAX)))
+        .collect();
+    CycleFacts {
+        types,
+        objects: m.len() as u64,
+        shallow,
+        retained: if reachable { heads_retained } else { shallow },
         reachable,
     }
 }
