@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::Write;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{analyze, open, out_err, write_summary, ObjectJson};
@@ -92,6 +93,58 @@ pub(super) fn run<W: Write>(
     write_summary(&a, out)
 }
 
+/// The `keep` biggest of a stream of objects (by retained size, then lowest id), with
+/// the count and total retained size of all of them. Any split of the stream, merged,
+/// gives the same result.
+struct Biggest {
+    keep: usize,
+    /// Its top is the smallest kept one (ties: the highest id).
+    kept: BinaryHeap<(Reverse<u64>, NodeId)>,
+    count: u64,
+    retained: u64,
+}
+
+impl Biggest {
+    fn new(keep: usize) -> Biggest {
+        Biggest {
+            keep,
+            kept: BinaryHeap::with_capacity(keep + 1),
+            count: 0,
+            retained: 0,
+        }
+    }
+
+    fn add(&mut self, retained: u64, v: NodeId) {
+        self.count += 1;
+        self.retained = self.retained.saturating_add(retained);
+        self.offer((Reverse(retained), v));
+    }
+
+    fn offer(&mut self, item: (Reverse<u64>, NodeId)) {
+        if self.kept.len() < self.keep {
+            self.kept.push(item);
+        } else if let Some(mut worst) = self.kept.peek_mut() {
+            if item < *worst {
+                *worst = item;
+            }
+        }
+    }
+
+    fn merge(mut self, other: Biggest) -> Biggest {
+        self.count += other.count;
+        self.retained = self.retained.saturating_add(other.retained);
+        for item in other.kept {
+            self.offer(item);
+        }
+        self
+    }
+
+    /// The kept ones, biggest first.
+    fn into_sorted(self) -> Vec<(Reverse<u64>, NodeId)> {
+        self.kept.into_sorted_vec()
+    }
+}
+
 /// The biggest `limit` children of `v` (by retained size, then id), expanded `depth`
 /// levels, and what the rest retain; at most `budget` objects in all.
 fn children(
@@ -103,25 +156,32 @@ fn children(
 ) -> (Vec<Node>, More) {
     let dom = a.dom();
     let shown = limit.min(*budget);
-    // The biggest `shown` children, kept in a bounded heap while the children stream by:
-    // the super-root can have millions of children. Its top is the smallest kept one
-    // (ties: the highest id).
-    let mut kept: BinaryHeap<(Reverse<u64>, NodeId)> = BinaryHeap::with_capacity(shown + 1);
-    let (mut count, mut all_retained) = (0u64, 0u64);
-    for c in dom.children_iter(v) {
-        let r = dom.retained(c);
-        count += 1;
-        all_retained = all_retained.saturating_add(r);
-        if kept.len() < shown {
-            kept.push((Reverse(r), c));
-        } else if let Some(mut worst) = kept.peek_mut() {
-            if (Reverse(r), c) < *worst {
-                *worst = (Reverse(r), c);
-            }
+    let biggest = if v == a.graph.super_root() {
+        // Often millions of children: the objects whose immediate dominator is the
+        // super-root, found by a parallel scan of the dominators.
+        dom.idoms()
+            .par_iter()
+            .enumerate()
+            .fold(
+                || Biggest::new(shown),
+                |mut b, (c, &d)| {
+                    if d == v {
+                        b.add(dom.retained(c as NodeId), c as NodeId);
+                    }
+                    b
+                },
+            )
+            .reduce(|| Biggest::new(shown), Biggest::merge)
+    } else {
+        let mut b = Biggest::new(shown);
+        for c in dom.children_iter(v) {
+            b.add(dom.retained(c), c);
         }
-    }
-    // Ascending (Reverse(retained), id) is biggest first, ties by id.
-    let kept = kept.into_sorted_vec();
+        b
+    };
+    let count = biggest.count;
+    let all_retained = biggest.retained;
+    let kept = biggest.into_sorted();
     *budget -= kept.len();
     let shown_retained = kept
         .iter()
