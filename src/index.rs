@@ -37,6 +37,7 @@ use crate::analysis::{
 use crate::cache::{cache_dir, create_private};
 use crate::column::{Column, Mapped};
 use crate::error::Result;
+use crate::format::read::crc32;
 use crate::format::{Trailer, HEADER_LEN, TRAILER_LEN};
 use crate::graph::Graph;
 use crate::names::TypeNames;
@@ -498,27 +499,6 @@ fn cycle_groups_from(
         (types_at, example_at) = (types_end, example_end);
     }
     (types_at * 2 == types.len() && example_at == examples.len()).then_some(out)
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    // Large arrays in parallel pieces, combined.
-    const PIECE: usize = 16 << 20;
-    if bytes.len() <= PIECE {
-        return crc32fast::hash(bytes);
-    }
-    let parts: Vec<(u32, u64)> = bytes
-        .par_chunks(PIECE)
-        .map(|c| (crc32fast::hash(c), c.len() as u64))
-        .collect();
-    let mut h = crc32fast::Hasher::new();
-    for (i, (crc, len)) in parts.into_iter().enumerate() {
-        if i == 0 {
-            h = crc32fast::Hasher::new_with_initial_len(crc, len);
-        } else {
-            h.combine(&crc32fast::Hasher::new_with_initial_len(crc, len));
-        }
-    }
-    h.finalize()
 }
 
 /// Saves the analysis of `snap` as its index: beside the dump if possible, else in the
