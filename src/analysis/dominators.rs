@@ -22,6 +22,9 @@
 //! Unreachable objects (garbage the collector has not reclaimed yet) have no dominator
 //! and a retained size of 0; they are reported separately.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use rayon::prelude::*;
 
 use crate::column::Column;
@@ -263,6 +266,44 @@ impl Dominators {
         })
     }
 
+    /// The `keep` children of `v` that retain the most (ties: the lowest id), biggest
+    /// first, with the number of children and what they retain together. The
+    /// super-root's children (often millions) are found by a parallel scan of the
+    /// immediate dominators; anyone else's by a walk of its interval.
+    pub fn biggest_children(&self, v: NodeId, keep: usize) -> BiggestChildren {
+        let biggest = if v as usize == self.n {
+            self.idom
+                .par_iter()
+                .enumerate()
+                .fold(
+                    || Biggest::new(keep),
+                    |mut b, (c, &d)| {
+                        if d == v {
+                            b.add(self.retained[c], c as NodeId);
+                        }
+                        b
+                    },
+                )
+                .reduce(|| Biggest::new(keep), Biggest::merge)
+        } else {
+            let mut b = Biggest::new(keep);
+            for c in self.children_iter(v) {
+                b.add(self.retained(c), c);
+            }
+            b
+        };
+        BiggestChildren {
+            kept: biggest
+                .kept
+                .into_sorted_vec()
+                .into_iter()
+                .map(|(_, c)| c)
+                .collect(),
+            count: biggest.count,
+            retained: biggest.retained,
+        }
+    }
+
     /// The reachable objects in dominator-tree preorder (each object before the objects
     /// it dominates; siblings in search preorder).
     pub fn tree_order(&self) -> &[NodeId] {
@@ -292,6 +333,63 @@ impl Dominators {
     pub fn dominates(&self, a: NodeId, b: NodeId) -> bool {
         let (pa, pb) = (self.tree_pre[a as usize], self.tree_pre[b as usize]);
         pa != NONE && pb != NONE && pb >= pa && pb - pa < self.size_at[pa as usize]
+    }
+}
+
+/// The biggest children of an object ([`Dominators::biggest_children`]).
+pub struct BiggestChildren {
+    /// The biggest ones, biggest first.
+    pub kept: Vec<NodeId>,
+    /// Number of children.
+    pub count: u64,
+    /// What all the children retain together (saturating).
+    pub retained: u64,
+}
+
+/// The `keep` biggest of a stream of objects (by retained size, then lowest id), with
+/// the count and total retained size of all of them. Any split of the stream, merged,
+/// gives the same result.
+struct Biggest {
+    keep: usize,
+    /// Its top is the smallest kept one (ties: the highest id).
+    kept: BinaryHeap<(Reverse<u64>, NodeId)>,
+    count: u64,
+    retained: u64,
+}
+
+impl Biggest {
+    fn new(keep: usize) -> Biggest {
+        Biggest {
+            keep,
+            kept: BinaryHeap::with_capacity(keep + 1),
+            count: 0,
+            retained: 0,
+        }
+    }
+
+    fn add(&mut self, retained: u64, v: NodeId) {
+        self.count += 1;
+        self.retained = self.retained.saturating_add(retained);
+        self.offer((Reverse(retained), v));
+    }
+
+    fn offer(&mut self, item: (Reverse<u64>, NodeId)) {
+        if self.kept.len() < self.keep {
+            self.kept.push(item);
+        } else if let Some(mut worst) = self.kept.peek_mut() {
+            if item < *worst {
+                *worst = item;
+            }
+        }
+    }
+
+    fn merge(mut self, other: Biggest) -> Biggest {
+        self.count += other.count;
+        self.retained = self.retained.saturating_add(other.retained);
+        for item in other.kept {
+            self.offer(item);
+        }
+        self
     }
 }
 

@@ -1,11 +1,8 @@
 //! `heapsnap dominators`: the biggest retainers as a tree. Each object's children are
 //! the objects it alone keeps alive, biggest first.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io::Write;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{analyze, open, out_err, write_summary, ObjectJson};
@@ -93,58 +90,6 @@ pub(super) fn run<W: Write>(
     write_summary(&a, out)
 }
 
-/// The `keep` biggest of a stream of objects (by retained size, then lowest id), with
-/// the count and total retained size of all of them. Any split of the stream, merged,
-/// gives the same result.
-struct Biggest {
-    keep: usize,
-    /// Its top is the smallest kept one (ties: the highest id).
-    kept: BinaryHeap<(Reverse<u64>, NodeId)>,
-    count: u64,
-    retained: u64,
-}
-
-impl Biggest {
-    fn new(keep: usize) -> Biggest {
-        Biggest {
-            keep,
-            kept: BinaryHeap::with_capacity(keep + 1),
-            count: 0,
-            retained: 0,
-        }
-    }
-
-    fn add(&mut self, retained: u64, v: NodeId) {
-        self.count += 1;
-        self.retained = self.retained.saturating_add(retained);
-        self.offer((Reverse(retained), v));
-    }
-
-    fn offer(&mut self, item: (Reverse<u64>, NodeId)) {
-        if self.kept.len() < self.keep {
-            self.kept.push(item);
-        } else if let Some(mut worst) = self.kept.peek_mut() {
-            if item < *worst {
-                *worst = item;
-            }
-        }
-    }
-
-    fn merge(mut self, other: Biggest) -> Biggest {
-        self.count += other.count;
-        self.retained = self.retained.saturating_add(other.retained);
-        for item in other.kept {
-            self.offer(item);
-        }
-        self
-    }
-
-    /// The kept ones, biggest first.
-    fn into_sorted(self) -> Vec<(Reverse<u64>, NodeId)> {
-        self.kept.into_sorted_vec()
-    }
-}
-
 /// The biggest `limit` children of `v` (by retained size, then id), expanded `depth`
 /// levels, and what the rest retain; at most `budget` objects in all.
 fn children(
@@ -155,42 +100,17 @@ fn children(
     budget: &mut usize,
 ) -> (Vec<Node>, More) {
     let dom = a.dom();
-    let shown = limit.min(*budget);
-    let biggest = if v == a.graph.super_root() {
-        // Often millions of children: the objects whose immediate dominator is the
-        // super-root, found by a parallel scan of the dominators.
-        dom.idoms()
-            .par_iter()
-            .enumerate()
-            .fold(
-                || Biggest::new(shown),
-                |mut b, (c, &d)| {
-                    if d == v {
-                        b.add(dom.retained(c as NodeId), c as NodeId);
-                    }
-                    b
-                },
-            )
-            .reduce(|| Biggest::new(shown), Biggest::merge)
-    } else {
-        let mut b = Biggest::new(shown);
-        for c in dom.children_iter(v) {
-            b.add(dom.retained(c), c);
-        }
-        b
-    };
-    let count = biggest.count;
-    let all_retained = biggest.retained;
-    let kept = biggest.into_sorted();
-    *budget -= kept.len();
-    let shown_retained = kept
+    let biggest = dom.biggest_children(v, limit.min(*budget));
+    *budget -= biggest.kept.len();
+    let shown_retained = biggest
+        .kept
         .iter()
-        .fold(0u64, |s, &(Reverse(r), _)| s.saturating_add(r));
+        .fold(0u64, |s, &c| s.saturating_add(dom.retained(c)));
     let more = More {
-        count: count - kept.len() as u64,
-        retained: all_retained - shown_retained,
+        count: biggest.count - biggest.kept.len() as u64,
+        retained: biggest.retained - shown_retained,
     };
-    let top: Vec<NodeId> = kept.into_iter().map(|(_, c)| c).collect();
+    let top = biggest.kept;
     let nodes = top
         .into_iter()
         .map(|c| {

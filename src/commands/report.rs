@@ -904,10 +904,10 @@ fn tree(a: &Analysis<'_>, suspects: &[Suspect]) -> Tree {
             break;
         }
         let row = b.add_with_dominators(v);
-        let kids = biggest(a, dom.children(v), SUSPECT_TREE_CHILDREN);
+        let kids = dom.biggest_children(v, SUSPECT_TREE_CHILDREN).kept;
         let rows: Vec<(NodeId, i64)> = kids.iter().map(|&c| (c, b.add(c, row))).collect();
         for (c, row) in rows.into_iter().take(SUSPECT_TREE_EXPANDED) {
-            for g in biggest(a, dom.children(c), SUSPECT_TREE_GRANDCHILDREN) {
+            for g in dom.biggest_children(c, SUSPECT_TREE_GRANDCHILDREN).kept {
                 b.add(g, row);
             }
         }
@@ -918,7 +918,7 @@ fn tree(a: &Analysis<'_>, suspects: &[Suspect]) -> Tree {
     type Candidate = (u64, std::cmp::Reverse<NodeId>, i64);
     let mut heap: BinaryHeap<Candidate> = BinaryHeap::new();
     let push_children = |heap: &mut BinaryHeap<Candidate>, v: NodeId, row: i64, room: usize| {
-        for c in biggest(a, dom.children(v), room) {
+        for c in dom.biggest_children(v, room).kept {
             heap.push((dom.retained(c), std::cmp::Reverse(c), row));
         }
         if heap.len() > 4 * room {
