@@ -65,13 +65,34 @@ impl Dominators {
     /// Computes dominators of `graph` from its super-root; `size(v)` is the shallow size
     /// of object `v`. Builds the graph's reverse adjacency (beside the search).
     pub fn compute(graph: &Graph, size: impl Fn(NodeId) -> u64 + Sync) -> Dominators {
-        let n = graph.len();
-        let sr = graph.super_root();
         let t = std::time::Instant::now();
         // The predecessor lists SEMI-NCA needs are the graph's reverse adjacency: built
         // on another thread while this one searches.
         let (dfs, ()) = rayon::join(|| preorder(graph), || graph.build_reverse());
         super::timing("dominators.dfs_and_reverse", t);
+        Dominators::from_search(graph, dfs, size)
+    }
+
+    /// [`Dominators::compute`] for a caller that has another task build the graph's
+    /// reverse adjacency: this one searches, then waits for it. It must not ask for the
+    /// reverse adjacency from a job of its own as well: the building thread, waiting for
+    /// its parallel pieces, may run that job, which then waits for the very build it
+    /// interrupted (a deadlock, seen with 4 threads).
+    pub fn compute_beside_reverse(
+        graph: &Graph,
+        size: impl Fn(NodeId) -> u64 + Sync,
+    ) -> Dominators {
+        let t = std::time::Instant::now();
+        let dfs = preorder(graph);
+        graph.build_reverse();
+        super::timing("dominators.dfs_and_reverse", t);
+        Dominators::from_search(graph, dfs, size)
+    }
+
+    /// SEMI-NCA, retained sizes and the tree numbering, after the depth-first search.
+    fn from_search(graph: &Graph, dfs: Search, size: impl Fn(NodeId) -> u64 + Sync) -> Dominators {
+        let n = graph.len();
+        let sr = graph.super_root();
         let count = dfs.order.len();
         let t = std::time::Instant::now();
         let idom_pre = semi_nca(graph, &dfs);

@@ -84,7 +84,8 @@ impl<'s> Analysis<'s> {
             || {
                 needs.dominators.then(|| {
                     let _p = phase("dominators and retained sizes");
-                    Dominators::compute(g, size)
+                    // The other side builds the reverse adjacency.
+                    Dominators::compute_beside_reverse(g, size)
                 })
             },
             || {

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 use heapsnap::analysis::cycles::{cycle_components, group_cycles};
 use heapsnap::analysis::histogram::{histogram, retained_by_type};
-use heapsnap::analysis::{Components, CycleGroup, Dominators, Paths, TypeStats};
+use heapsnap::analysis::{Analysis, Components, CycleGroup, Dominators, Needs, Paths, TypeStats};
 use heapsnap::content::{Edge, Object, Root, SnapshotContent, Type};
 use heapsnap::format::type_flags::HAS_FINALIZER;
 use heapsnap::graph::{Graph, NodeId, NONE};
@@ -750,6 +750,28 @@ fn seeded_larger_graphs_match_the_dominator_oracle() {
     });
 }
 
+/// `biggest_children` (a parallel scan for the super-root, a walk for the rest) against
+/// sorting every child by retained size.
+#[test]
+fn biggest_children_match_sorting_every_child() {
+    seeded(400, 40, 0xB1C, |c| {
+        let g = c.graph();
+        let d = c.dominators(&g);
+        for v in (0..=c.n as NodeId).rev().take(6) {
+            let mut all = d.children(v);
+            let retained = all
+                .iter()
+                .fold(0u64, |s, &c| s.saturating_add(d.retained(c)));
+            all.sort_by_key(|&c| (std::cmp::Reverse(d.retained(c)), c));
+            for keep in [0, 1, 3, 100] {
+                let b = d.biggest_children(v, keep);
+                assert_eq!(b.kept, all[..keep.min(all.len())], "v {v} keep {keep}");
+                assert_eq!((b.count, b.retained), (all.len() as u64, retained), "v {v}");
+            }
+        }
+    });
+}
+
 /// The oracles themselves can fail: a wrong idom, a wrong retained size, a merged
 /// component and a wrong depth are caught (guards against an oracle that accepts all).
 #[test]
@@ -1436,6 +1458,45 @@ fn results_do_not_depend_on_the_thread_count() {
             }
         }
     }
+}
+
+/// The whole analysis on many threads, many times over: the cycle side builds the
+/// reverse adjacency in parallel while the dominator side searches, and no thread may
+/// end up waiting for work that sits below it on its own stack (that deadlocked once,
+/// with 4 threads). A deadlock fails the test instead of hanging it.
+#[test]
+fn the_analysis_does_not_deadlock_on_many_threads() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for threads in [3, 4, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for seed in 0..40u64 {
+                let mut rng = Rng(seed ^ 0x0DEA_D10C);
+                let c = if seed % 2 == 0 {
+                    random_case(&mut rng, 400)
+                } else {
+                    let n = 20_000 + rng.below(60_000);
+                    wide_case(&mut rng, n, 2)
+                };
+                let bytes = snapshot_of(&c, &vec![false; c.type_count])
+                    .to_bytes()
+                    .unwrap();
+                let snap = Snapshot::from_bytes(&bytes, Verify::Full).unwrap();
+                let a = pool.install(|| Analysis::run(&snap, Needs::all()).unwrap());
+                assert_eq!(a.dom().idoms().len(), c.n);
+            }
+        }
+        done.send(()).unwrap();
+    });
+    assert!(
+        finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .is_ok(),
+        "the analysis deadlocked (or took over 2 minutes)"
+    );
 }
 
 /// The graph of a snapshot (address resolution and refcount-surplus roots run in
