@@ -1308,6 +1308,84 @@ fn seeded_cycle_groups_match_the_oracle() {
     });
 }
 
+/// Cycles of 100,000 members, summarised in parallel pieces: a reachable ring with a
+/// chord into its middle and chains hanging off it (what it retains: everything), and
+/// an unreachable ring (what it retains: its own bytes). Expected values by hand.
+#[test]
+fn very_large_cycles_are_summarised_exactly() {
+    const RING: u32 = 100_000;
+    const CHAINS: u32 = 3_000;
+    let n = 2 * RING + CHAINS * 2;
+    let mut edges = Vec::new();
+    for v in 0..RING {
+        edges.push((v, (v + 1) % RING));
+        edges.push((RING + v, RING + (v + 1) % RING));
+    }
+    edges.push((5, RING / 2));
+    // Chains of two off the reachable ring: member -> a -> b.
+    for i in 0..CHAINS {
+        let (a, b) = (2 * RING + 2 * i, 2 * RING + 2 * i + 1);
+        edges.push((i * 31 % RING, a));
+        edges.push((a, b));
+    }
+    let sizes: Vec<u64> = (0..n as u64).map(|v| 16 + v % 7).collect();
+    // The reachable ring's members are types 0..3, the unreachable ring's 3..5, the
+    // chains' 5.
+    let types: Vec<u32> = (0..n)
+        .map(|v| match v {
+            v if v < RING => v % 3,
+            v if v < 2 * RING => 3 + v % 2,
+            _ => 5,
+        })
+        .collect();
+    let c = Case {
+        n: n as usize,
+        edges,
+        roots: vec![0],
+        sizes: sizes.clone(),
+        types: types.clone(),
+        type_count: 6,
+        skip: vec![false; n as usize],
+    };
+    let finalizer = [false, false, true, false, false, false];
+    let bytes = snapshot_of(&c, &finalizer).to_bytes().unwrap();
+    let snap = Snapshot::from_bytes(&bytes, Verify::Full).unwrap();
+    let g = Graph::from_snapshot(&snap).unwrap();
+    let d = Dominators::compute(&g, |v| snap.shallow_size(v as usize));
+    let comps = cycle_components(&snap, &g, true);
+    let groups = group_cycles(&snap, &comps, &d, |v| snap.shallow_size(v as usize));
+    let sum = |r: std::ops::Range<u32>| r.map(|v| sizes[v as usize]).sum::<u64>();
+    let count =
+        |r: std::ops::Range<u32>, t: u32| r.filter(|&v| types[v as usize] == t).count() as u32;
+    let ring: Vec<NodeId> = (0..RING).collect();
+    let dead: Vec<NodeId> = (RING..2 * RING).collect();
+    let expected = vec![
+        CycleGroup {
+            types: (0..3).map(|t| (t, count(0..RING, t))).collect(),
+            cycles: 1,
+            objects: u64::from(RING),
+            shallow: sum(0..RING),
+            retained: sum(0..RING) + sum(2 * RING..n),
+            finalizer: true,
+            reachable: 1,
+            example: ring,
+            example_retained: sum(0..RING) + sum(2 * RING..n),
+        },
+        CycleGroup {
+            types: (3..5).map(|t| (t, count(RING..2 * RING, t))).collect(),
+            cycles: 1,
+            objects: u64::from(RING),
+            shallow: sum(RING..2 * RING),
+            retained: sum(RING..2 * RING),
+            finalizer: false,
+            reachable: 0,
+            example: dead,
+            example_retained: sum(RING..2 * RING),
+        },
+    ];
+    assert_eq!(groups, expected);
+}
+
 /// Cycles of hundreds of members: their types are counted in a table, not sorted.
 #[test]
 fn seeded_large_cycle_groups_match_the_oracle() {
