@@ -135,9 +135,7 @@ struct CycleFacts {
 /// Components smaller than this sort their members' types; larger ones count them in
 /// a table with a slot per type.
 const SORT_TYPES_BELOW: usize = 256;
-/// Components of this many members or more are summarised in pieces, in parallel.
-const SPLIT_FROM: usize = 1 << 16;
-/// Members per piece.
+/// Larger components are summarised in pieces of this many members, in parallel.
 const PIECE: usize = 1 << 14;
 
 /// Groups the cyclic components of `comps` by type multiset; sorted by retained bytes,
@@ -195,18 +193,20 @@ pub fn group_cycles(
     drop(rank);
 
     let members_of = |r: usize| &members[start[r] as usize..start[r + 1] as usize];
-    let summary = |r: usize, counts: &mut Vec<u32>| {
-        let (k, m) = (cyclic[r], members_of(r));
-        if m.len() < SPLIT_FROM {
-            summarise(k, m, type_of, counts, comps, dom, &size)
-        } else {
-            summarise_split(k, m, type_of, type_count, comps, dom, &size)
-        }
-    };
     let facts: Vec<CycleFacts> = (0..cyclic.len())
         .into_par_iter()
         .with_min_len(64)
-        .map_init(|| vec![0u32; type_count], |counts, r| summary(r, counts))
+        .map(|r| {
+            summarise(
+                cyclic[r],
+                members_of(r),
+                type_of,
+                type_count,
+                comps,
+                dom,
+                &size,
+            )
+        })
         .collect();
 
     let mut groups: HashMap<Vec<(u32, u32)>, (CycleGroup, usize)> = HashMap::new();
@@ -259,15 +259,14 @@ fn heads(v: NodeId, k: u32, comps: &Components, dom: &Dominators) -> bool {
 }
 
 /// Type multiset, sizes and reachability of component `k`, whose members are `m`.
-/// `counts` is a zeroed table with a slot per type, left zeroed.
 fn summarise(
     k: u32,
     m: &[NodeId],
     type_of: &[u32],
-    counts: &mut [u32],
+    type_count: usize,
     comps: &Components,
     dom: &Dominators,
-    size: &impl Fn(NodeId) -> u64,
+    size: &(impl Fn(NodeId) -> u64 + Sync),
 ) -> CycleFacts {
     let mut types: Vec<(u32, u32)> = Vec::new();
     if m.len() < SORT_TYPES_BELOW {
@@ -280,78 +279,37 @@ fn summarise(
             }
         }
     } else {
-        for &v in m {
-            if let Some(c) = counts.get_mut(type_of[v as usize] as usize) {
-                *c += 1;
-            }
-        }
-        for (t, c) in counts.iter_mut().enumerate() {
-            if *c != 0 {
-                types.push((t as u32, *c));
-                *c = 0;
-            }
-        }
-    }
-    let shallow = m.iter().fold(0u64, |a, &v| a.saturating_add(size(v)));
-    let reachable = m.first().is_some_and(|&v| dom.is_reachable(v));
-    let retained = if reachable {
-        m.iter()
-            .filter(|&&v| heads(v, k, comps, dom))
-            .fold(0u64, |a, &v| a.saturating_add(dom.retained(v)))
-    } else {
-        shallow
-    };
-    CycleFacts {
-        types,
-        objects: m.len() as u64,
-        shallow,
-        retained,
-        reachable,
-    }
-}
-
-/// [`summarise`] for a large component: its members in pieces, in parallel.
-fn summarise_split(
-    k: u32,
-    m: &[NodeId],
-    type_of: &[u32],
-    type_count: usize,
-    comps: &Components,
-    dom: &Dominators,
-    size: &(impl Fn(NodeId) -> u64 + Sync),
-) -> CycleFacts {
-    let reachable = m.first().is_some_and(|&v| dom.is_reachable(v));
-    // Per piece: type counts, shallow bytes, retained bytes of the heads.
-    let (counts, shallow, heads_retained) = m
-        .par_chunks(PIECE)
-        .fold(
-            || (vec![0u64; type_count], 0u64, 0u64),
-            |(mut counts, mut shallow, mut retained), piece| {
+        let counts = in_pieces(
+            m,
+            |piece| {
+                let mut counts = vec![0u32; type_count];
                 for &v in piece {
                     if let Some(c) = counts.get_mut(type_of[v as usize] as usize) {
                         *c += 1;
                     }
-                    shallow = shallow.saturating_add(size(v));
-                    if reachable && heads(v, k, comps, dom) {
-                        retained = retained.saturating_add(dom.retained(v));
-                    }
                 }
-                (counts, shallow, retained)
+                counts
             },
-        )
-        .reduce(
-            || (vec![0u64; type_count], 0, 0),
-            |(a, s1, r1), (b, s2, r2)| {
-                let counts = a.iter().zip(&b).map(|(x, y)| x + y).collect();
-                (counts, s1.saturating_add(s2), r1.saturating_add(r2))
-            },
+            |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
         );
-    let types = counts
-        .iter()
-        .enumerate()
-        .filter(|&(_, &c)| c != 0)
-        .map(|(t, &c)| (t as u32, u32::try_from(c).unwrap_or(u32::MAX)))
-        .collect();
+        types.extend((0..type_count as u32).zip(counts).filter(|&(_, c)| c != 0));
+    }
+    let reachable = m.first().is_some_and(|&v| dom.is_reachable(v));
+    // Shallow bytes, and the retained bytes of the members that head their own part.
+    let (shallow, heads_retained) = in_pieces(
+        m,
+        |piece| {
+            piece.iter().fold((0u64, 0u64), |(s, r), &v| {
+                let r = if reachable && heads(v, k, comps, dom) {
+                    r.saturating_add(dom.retained(v))
+                } else {
+                    r
+                };
+                (s.saturating_add(size(v)), r)
+            })
+        },
+        |(s1, r1), (s2, r2)| (s1.saturating_add(s2), r1.saturating_add(r2)),
+    );
     CycleFacts {
         types,
         objects: m.len() as u64,
@@ -359,4 +317,20 @@ fn summarise_split(
         retained: if reachable { heads_retained } else { shallow },
         reachable,
     }
+}
+
+/// `f` over `m`, in parallel pieces of [`PIECE`] members when it has more, the results
+/// combined by `join` (which must not depend on the order).
+fn in_pieces<T: Send>(
+    m: &[NodeId],
+    f: impl Fn(&[NodeId]) -> T + Sync,
+    join: impl Fn(T, T) -> T + Sync,
+) -> T {
+    if m.len() <= PIECE {
+        return f(m);
+    }
+    m.par_chunks(PIECE)
+        .map(&f)
+        .reduce_with(&join)
+        .unwrap_or_else(|| f(&[]))
 }
