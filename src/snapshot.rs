@@ -3,13 +3,11 @@
 //! (see `validate.rs`) and then hands out the columns as typed slices that point
 //! into the file's bytes: no parsing, no copies.
 //!
-//! A packed dump (SPEC section 9, [`packed`]) is recognised by its magic and unpacked
+//! A packed dump (SPEC section 9, [`crate::format::packed`]) is recognised by its magic and unpacked
 //! once into a cache file named by the dump's SHA-256 (`$XDG_CACHE_HOME/heapsnap/`,
 //! else `~/.cache/heapsnap/`, else `heapsnap-<uid>` in the temporary directory), which
 //! is then mapped like any dump; when no private cache directory can be used, it is
 //! unpacked into memory.
-
-pub mod packed;
 
 use std::fs::File;
 use std::io::Read;
@@ -23,6 +21,7 @@ use memmap2::Mmap;
 use crate::cache::{cache_dir, create_private};
 use crate::column::{Column, Mapped};
 use crate::error::{Error, ErrorKind, Result};
+use crate::format::packed;
 use crate::format::read::len_u64;
 use crate::format::{
     fact_kind, kind, FactRecord, RootRecord, TypeRecord, ValueRecord, WideSizeRecord, SIZE_SENTINEL,
@@ -230,6 +229,23 @@ impl Snapshot {
     /// The bytes of the (unpacked) dump.
     pub fn bytes(&self) -> &[u8] {
         self.data.bytes()
+    }
+
+    /// The validated dump as [`packed::pack`] takes it: its bytes, version and sections
+    /// in file order (from the validated layout, unknown kinds included).
+    pub fn dump(&self) -> packed::Dump<'_> {
+        let bytes = self.data.bytes();
+        packed::Dump {
+            bytes,
+            major: self.layout.major,
+            minor: self.layout.minor,
+            sections: self
+                .layout
+                .sections
+                .iter()
+                .map(|&(k, s)| (k, bytes.get(s.offset..s.offset + s.len).unwrap_or(&[])))
+                .collect(),
+        }
     }
 
     fn from_data(data: Data, verify: Verify) -> Result<Snapshot> {

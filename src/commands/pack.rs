@@ -12,9 +12,9 @@ use serde::Serialize;
 use super::out_err;
 use crate::cli::DumpArgs;
 use crate::error::{Error, Result};
+use crate::format::packed::{self, PackStats};
 use crate::report::json::write_envelope;
 use crate::report::text::escape;
-use crate::snapshot::packed::{self, PackStats};
 use crate::snapshot::{Snapshot, Verify};
 
 #[derive(Serialize)]
@@ -52,7 +52,7 @@ pub(super) fn pack<W: Write>(
     let stats: PackStats = {
         let _p = crate::progress::phase("packing");
         write_atomically(output, |w| {
-            packed::pack(snap.bytes(), level, w).map(|(_, s)| s)
+            packed::pack(&snap.dump(), level, w).map(|(_, s)| s)
         })?
     };
     let objects = snap.object_count() as u64;

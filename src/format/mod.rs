@@ -1,10 +1,14 @@
 //! The heapsnap dump format (format/SPEC.md) as Rust constants and record types: magics,
 //! versions, section kinds and their names, flag bits, and the fixed-width records as
 //! `#[repr(C)]` plain-old-data structs that can be cast from validated bytes in place.
-//! Reading untrusted bytes is in [`read`], producing files in [`writer`].
+//! Reading untrusted bytes is in [`read`], producing files in [`writer`], packed dumps
+//! (SPEC 9: their header, codings, packing and unpacking) in [`packed`].
 
+pub mod packed;
 pub mod read;
 pub mod writer;
+
+use std::mem::{offset_of, size_of};
 
 use bytemuck::{Pod, Zeroable};
 
@@ -82,23 +86,65 @@ pub fn section_name(kind: u32) -> &'static str {
 }
 
 /// The record width in bytes of a known section kind (1 for raw bytes), `None` if unknown.
-pub fn record_width(k: u32) -> Option<u64> {
+/// The widths come from the record types themselves; the asserts below pin them to SPEC 4.
+pub const fn record_width(k: u32) -> Option<u64> {
     Some(match k {
-        kind::FACTS | kind::VALUES | kind::WIDE_SIZES => 16,
-        kind::TYPES | kind::ROOTS => 24,
+        kind::FACTS => size_of::<FactRecord>() as u64,
+        kind::VALUES => size_of::<ValueRecord>() as u64,
+        kind::WIDE_SIZES => size_of::<WideSizeRecord>() as u64,
+        kind::TYPES => size_of::<TypeRecord>() as u64,
+        kind::ROOTS => size_of::<RootRecord>() as u64,
         kind::STRING_OFFSETS
         | kind::OBJECT_ADDRESS
         | kind::OBJECT_EDGE_START
-        | kind::EDGE_TARGET => 8,
+        | kind::EDGE_TARGET => size_of::<u64>() as u64,
         kind::OBJECT_TYPE
         | kind::OBJECT_SIZE
         | kind::OBJECT_REFCOUNT
         | kind::OBJECT_FLAGS
-        | kind::EDGE_LABEL => 4,
+        | kind::EDGE_LABEL => size_of::<u32>() as u64,
         kind::STRING_BYTES => 1,
         _ => return None,
     })
 }
+
+// The byte layouts of SPEC 3 and 4, checked at compile time: a field moved or widened in
+// a record type fails the build rather than misreading files.
+const _: () = {
+    assert!(size_of::<Header>() as u64 == HEADER_LEN);
+    assert!(offset_of!(Header, major) == 8);
+    assert!(offset_of!(Header, minor) == 10);
+    assert!(offset_of!(Header, reserved) == 12);
+    assert!(size_of::<Trailer>() as u64 == TRAILER_LEN);
+    assert!(offset_of!(Trailer, table_offset) == 0);
+    assert!(offset_of!(Trailer, section_count) == 8);
+    assert!(offset_of!(Trailer, table_crc) == 12);
+    assert!(offset_of!(Trailer, reserved) == 16);
+    assert!(offset_of!(Trailer, end_magic) == 24);
+    assert!(size_of::<SectionEntry>() as u64 == ENTRY_LEN);
+    assert!(offset_of!(SectionEntry, crc) == 4);
+    assert!(offset_of!(SectionEntry, offset) == 8);
+    assert!(offset_of!(SectionEntry, length) == 16);
+    assert!(offset_of!(SectionEntry, reserved) == 24);
+    assert!(size_of::<FactRecord>() == 16);
+    assert!(offset_of!(FactRecord, kind) == 4);
+    assert!(offset_of!(FactRecord, value) == 8);
+    assert!(size_of::<TypeRecord>() == 24);
+    assert!(offset_of!(TypeRecord, name) == 8);
+    assert!(offset_of!(TypeRecord, module) == 12);
+    assert!(offset_of!(TypeRecord, flags) == 16);
+    assert!(offset_of!(TypeRecord, reserved) == 20);
+    assert!(size_of::<RootRecord>() == 24);
+    assert!(offset_of!(RootRecord, kind) == 8);
+    assert!(offset_of!(RootRecord, label) == 12);
+    assert!(offset_of!(RootRecord, detail) == 16);
+    assert!(size_of::<ValueRecord>() == 16);
+    assert!(offset_of!(ValueRecord, string) == 8);
+    assert!(offset_of!(ValueRecord, kind) == 12);
+    assert!(offset_of!(ValueRecord, flags) == 14);
+    assert!(size_of::<WideSizeRecord>() == 16);
+    assert!(offset_of!(WideSizeRecord, size) == 8);
+};
 
 /// True if a known section kind must be present in every file.
 pub fn is_required(k: u32) -> bool {
