@@ -81,6 +81,14 @@ pub enum Where {
         /// File offset of the section's first byte.
         offset: u64,
     },
+    /// A part of an index file (`.hsidx`, a private cache: `src/index/file.rs`): its
+    /// header and table (`array` 0), or the array of kind `array`.
+    Index {
+        /// The array's kind, 0 for the header and table.
+        array: u32,
+        /// Offset in the index file (of the field, or of the array's first byte).
+        offset: u64,
+    },
     /// Record `index` of a section, described with a noun (`object`, `fact`, `edge`...).
     Record {
         /// What a record is called (`object`, `type`, `root`...).
@@ -157,6 +165,12 @@ impl fmt::Display for Where {
                 "section {} (kind {kind}) at offset {offset:#x}",
                 section_name(kind)
             ),
+            Where::Index { array: 0, offset } => {
+                write!(f, "index header at offset {offset:#x}")
+            }
+            Where::Index { array, offset } => {
+                write!(f, "index array {array} at offset {offset:#x}")
+            }
             Where::Record { noun, index, kind } => {
                 write!(f, "{noun} {index} ({})", section_name(kind))
             }
