@@ -29,7 +29,7 @@ fn phases(c: &mut Criterion) {
     let snap = Snapshot::open(&path, Verify::SkipChecksums).unwrap();
     let size = |v: NodeId| snap.shallow_size(v as usize);
     let graph = Graph::from_snapshot(&snap).unwrap();
-    let dom = Dominators::compute(&graph, size);
+    let dom = Dominators::compute(&graph, graph.reverse(), size);
     let comps = cycles::cycle_components(&snap, &graph, false);
 
     let mut g = c.benchmark_group("phases_1M");
@@ -38,7 +38,7 @@ fn phases(c: &mut Criterion) {
         b.iter(|| black_box(Graph::from_snapshot(&snap).unwrap()))
     });
     g.bench_function("dominators", |b| {
-        b.iter(|| black_box(Dominators::compute(&graph, size)))
+        b.iter(|| black_box(Dominators::compute(&graph, graph.reverse(), size)))
     });
     g.bench_function("components", |b| {
         b.iter(|| black_box(cycles::cycle_components(&snap, &graph, false)))

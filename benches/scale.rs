@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heapsnap::analysis::{cycles, histogram, Analysis, Dominators, Needs, Paths};
+use heapsnap::analysis::{cycles, histogram, Analysis, Dominators, EdgeSet, Needs, Paths};
 use heapsnap::graph::{Graph, NodeId, NONE};
 use heapsnap::synth::{generate, Params};
 use heapsnap::{index, Snapshot, Verify};
@@ -163,7 +163,7 @@ fn main() {
             .unwrap();
         pool.install(|| {
             let (g, t_graph) = secs(|| Graph::from_snapshot(&snap).unwrap());
-            let (dom, t_dom) = secs(|| Dominators::compute(&g, size));
+            let (dom, t_dom) = secs(|| Dominators::compute(&g, g.reverse(), size));
             let (comps, t_scc) = secs(|| cycles::cycle_components(&snap, &g, false));
             let (paths, t_bfs) = secs(|| Paths::compute(&g));
             let (_h, t_hist) =
@@ -187,9 +187,8 @@ fn main() {
                     &snap,
                     Needs {
                         dominators: true,
-                        components: true,
-                        all_edges: false,
                         paths: false,
+                        cycles: Some(EdgeSet::WithoutHousekeeping),
                     },
                 )
                 .unwrap();

@@ -510,7 +510,7 @@ pub fn mutate_sections(
 /// engine and through every analysis command of the CLI, text and JSON. Panics (the
 /// finding) when a path panics or an invariant breaks.
 pub fn exercise_analysis(data: &[u8]) {
-    use heapsnap::analysis::{Analysis, Needs};
+    use heapsnap::analysis::{Analysis, EdgeSet, Needs};
     use heapsnap::graph::NodeId;
 
     let Ok(snap) = Snapshot::from_bytes(data, Verify::SkipChecksums) else {
@@ -518,7 +518,7 @@ pub fn exercise_analysis(data: &[u8]) {
     };
     let mut needs = Needs::all();
     for all_edges in [false, true] {
-        needs.all_edges = all_edges;
+        needs.cycles = Some(EdgeSet::all_if(all_edges));
         let a = match Analysis::run(&snap, needs) {
             Ok(a) => a,
             Err(e) => {

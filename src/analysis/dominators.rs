@@ -28,7 +28,7 @@ use std::collections::BinaryHeap;
 use rayon::prelude::*;
 
 use crate::column::Column;
-use crate::graph::{Graph, NodeId, NONE};
+use crate::graph::{Graph, NodeId, ReverseAdjacency, NONE};
 use crate::memory;
 
 /// The arrays of a [`Dominators`] (see its fields).
@@ -62,40 +62,37 @@ pub struct Dominators {
 }
 
 impl Dominators {
-    /// Computes dominators of `graph` from its super-root; `size(v)` is the shallow size
-    /// of object `v`. Builds the graph's reverse adjacency (beside the search).
-    pub fn compute(graph: &Graph, size: impl Fn(NodeId) -> u64 + Sync) -> Dominators {
-        let t = std::time::Instant::now();
-        // The predecessor lists SEMI-NCA needs are the graph's reverse adjacency: built
-        // on another thread while this one searches.
-        let (dfs, ()) = rayon::join(|| preorder(graph), || graph.build_reverse());
-        super::timing("dominators.dfs_and_reverse", t);
-        Dominators::from_search(graph, dfs, size)
-    }
-
-    /// [`Dominators::compute`] for a caller that has another task build the graph's
-    /// reverse adjacency: this one searches, then waits for it. It must not ask for the
-    /// reverse adjacency from a job of its own as well: the building thread, waiting for
-    /// its parallel pieces, may run that job, which then waits for the very build it
-    /// interrupted (a deadlock, seen with 4 threads).
-    pub fn compute_beside_reverse(
+    /// Computes dominators of `graph` from its super-root; `reverse` is its reverse
+    /// adjacency ([`Graph::reverse`]: the predecessor lists SEMI-NCA needs) and `size(v)`
+    /// the shallow size of object `v`.
+    ///
+    /// The reverse adjacency is an argument, not fetched here, so that it is built before
+    /// the search starts by the caller, once: a search that built it from inside a
+    /// parallel job could meet another job waiting for the same build (the 3+-thread
+    /// deadlock fixed in 7321da6).
+    pub fn compute(
         graph: &Graph,
+        reverse: &ReverseAdjacency,
         size: impl Fn(NodeId) -> u64 + Sync,
     ) -> Dominators {
         let t = std::time::Instant::now();
         let dfs = preorder(graph);
-        graph.build_reverse();
-        super::timing("dominators.dfs_and_reverse", t);
-        Dominators::from_search(graph, dfs, size)
+        super::timing("dominators.dfs", t);
+        Dominators::from_search(graph, reverse, dfs, size)
     }
 
     /// SEMI-NCA, retained sizes and the tree numbering, after the depth-first search.
-    fn from_search(graph: &Graph, dfs: Search, size: impl Fn(NodeId) -> u64 + Sync) -> Dominators {
+    fn from_search(
+        graph: &Graph,
+        reverse: &ReverseAdjacency,
+        dfs: Search,
+        size: impl Fn(NodeId) -> u64 + Sync,
+    ) -> Dominators {
         let n = graph.len();
         let sr = graph.super_root();
         let count = dfs.order.len();
         let t = std::time::Instant::now();
-        let idom_pre = semi_nca(graph, &dfs);
+        let idom_pre = semi_nca(graph, reverse, &dfs);
         super::timing("dominators.semi_nca", t);
         drop(dfs.parent);
         let t = std::time::Instant::now();
@@ -471,7 +468,7 @@ fn preorder(graph: &Graph) -> Search {
 
 /// SEMI-NCA over preorder positions; returns the immediate dominator of each position
 /// (position 0, the super-root, maps to itself).
-fn semi_nca(graph: &Graph, s: &Search) -> Vec<u32> {
+fn semi_nca(graph: &Graph, reverse: &ReverseAdjacency, s: &Search) -> Vec<u32> {
     let count = s.order.len();
     let n = graph.len();
     // The roots' predecessor is the super-root (position 0): their semidominator is 0.
@@ -479,7 +476,7 @@ fn semi_nca(graph: &Graph, s: &Search) -> Vec<u32> {
     for &r in graph.roots() {
         is_root[r as usize / 64] |= 1 << (r % 64);
     }
-    let (rstart, sources) = graph.reverse_csr();
+    let (rstart, sources) = reverse.csr();
     let mut semi: Vec<u32> = memory::from_fn(count, |w| w as u32);
     // Per position: [ancestor, label]. The ancestor is the search parent once the
     // position is linked (above the one being processed); the label is the smallest

@@ -13,6 +13,8 @@ pub mod dominators;
 pub mod histogram;
 pub mod paths;
 
+use std::sync::OnceLock;
+
 use serde::Serialize;
 
 use crate::error::Result;
@@ -26,29 +28,65 @@ pub use dominators::Dominators;
 pub use histogram::TypeStats;
 pub use paths::Paths;
 
-/// Which analyses to run.
+/// Which edges the cycle search follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EdgeSet {
+    /// Every edge but the housekeeping ones (see [`cycles`]): what every report uses,
+    /// and what the index stores.
+    #[default]
+    WithoutHousekeeping,
+    /// Every edge (`--all-edges`).
+    All,
+}
+
+impl EdgeSet {
+    /// [`EdgeSet::All`] for `--all-edges`, else the default.
+    pub fn all_if(all_edges: bool) -> EdgeSet {
+        if all_edges {
+            EdgeSet::All
+        } else {
+            EdgeSet::WithoutHousekeeping
+        }
+    }
+}
+
+/// Which analyses to run. The object graph is always built.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Needs {
     /// Dominator tree and retained sizes.
     pub dominators: bool,
-    /// Strongly connected components (reference cycles).
-    pub components: bool,
-    /// Keep housekeeping edges in the cycle search.
-    pub all_edges: bool,
     /// Shortest paths from the roots.
     pub paths: bool,
+    /// Strongly connected components (reference cycles), over which edges.
+    pub cycles: Option<EdgeSet>,
 }
 
 impl Needs {
-    /// Everything (housekeeping edges left out of the cycle search).
+    /// Everything (housekeeping edges left out of the cycle search): what the index holds.
     pub fn all() -> Needs {
         Needs {
             dominators: true,
-            components: true,
-            all_edges: false,
             paths: true,
+            cycles: Some(EdgeSet::WithoutHousekeeping),
         }
     }
+}
+
+/// The results of every analysis, as stored (by the index) and read back:
+/// [`Analysis::from_columns`] builds an analysis from them.
+pub struct Stored {
+    /// The object graph.
+    pub graph: Graph,
+    /// Dominators and retained sizes.
+    pub dom: Dominators,
+    /// Cycles (housekeeping edges left out).
+    pub components: Components,
+    /// Shortest paths from the roots.
+    pub paths: Paths,
+    /// The type histogram with retained sizes.
+    pub type_stats: Vec<TypeStats>,
+    /// The cycle groups of `components`.
+    pub cycle_groups: Vec<CycleGroup>,
 }
 
 /// A snapshot, its graph, and the analyses computed over it.
@@ -66,9 +104,9 @@ pub struct Analysis<'s> {
     /// Shortest paths, if asked for.
     pub paths: Option<Paths>,
     /// The type histogram with retained sizes, once computed (or read from the index).
-    pub(crate) type_stats: std::sync::OnceLock<Vec<TypeStats>>,
+    type_stats: OnceLock<Vec<TypeStats>>,
     /// The cycle groups of `components`, once computed (or read from the index).
-    pub(crate) cycle_groups: std::sync::OnceLock<Vec<CycleGroup>>,
+    cycle_groups: OnceLock<Vec<CycleGroup>>,
 }
 
 impl<'s> Analysis<'s> {
@@ -84,22 +122,16 @@ impl<'s> Analysis<'s> {
             || {
                 needs.dominators.then(|| {
                     let _p = phase("dominators and retained sizes");
-                    // The other side builds the reverse adjacency.
-                    Dominators::compute_beside_reverse(g, size)
+                    // This side alone asks for the reverse adjacency (see `compute`).
+                    Dominators::compute(g, g.reverse(), size)
                 })
             },
             || {
-                // The dominator search needs the reverse adjacency after its depth-first
-                // search: build it here first, so that with two threads it is ready by
-                // then and the cycle search follows it on this thread.
-                if needs.dominators {
-                    g.build_reverse();
-                }
                 rayon::join(
                     || {
-                        needs.components.then(|| {
+                        needs.cycles.map(|edges| {
                             let _p = phase("reference cycles");
-                            cycles::cycle_components(snap, g, needs.all_edges)
+                            cycles::cycle_components(snap, g, edges == EdgeSet::All)
                         })
                     },
                     || {
@@ -118,9 +150,52 @@ impl<'s> Analysis<'s> {
             dom,
             components,
             paths,
-            type_stats: std::sync::OnceLock::new(),
-            cycle_groups: std::sync::OnceLock::new(),
+            type_stats: OnceLock::new(),
+            cycle_groups: OnceLock::new(),
         })
+    }
+
+    /// An analysis of `snap` from stored results (the index), keeping only what `needs`
+    /// asks for, so that what a command prints never depends on what was stored.
+    /// Cycles over [`EdgeSet::All`] are computed afresh (only the others are stored).
+    pub fn from_columns(snap: &'s Snapshot, stored: Stored, needs: Needs) -> Analysis<'s> {
+        let a = Analysis {
+            snap,
+            names: TypeNames::new(snap),
+            graph: stored.graph,
+            dom: Some(stored.dom),
+            components: Some(stored.components),
+            paths: Some(stored.paths),
+            type_stats: stored.type_stats.into(),
+            cycle_groups: stored.cycle_groups.into(),
+        };
+        a.keep_only(needs)
+    }
+
+    /// This analysis with only what `needs` asks for (it must hold at least that, cycles
+    /// without housekeeping edges standing for cycles over any edges): what is not asked
+    /// for is dropped, and cycles over all edges are computed.
+    pub fn keep_only(mut self, needs: Needs) -> Analysis<'s> {
+        if !needs.dominators {
+            self.dom = None;
+            self.type_stats = OnceLock::new();
+        }
+        if !needs.paths {
+            self.paths = None;
+        }
+        match needs.cycles {
+            None => {
+                self.components = None;
+                self.cycle_groups = OnceLock::new();
+            }
+            Some(EdgeSet::WithoutHousekeeping) => {}
+            Some(EdgeSet::All) => {
+                self.cycle_groups = OnceLock::new();
+                let _p = phase("reference cycles");
+                self.components = Some(cycles::cycle_components(self.snap, &self.graph, true));
+            }
+        }
+        self
     }
 
     /// Shallow size of object `v`.

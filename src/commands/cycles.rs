@@ -5,7 +5,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{analyze, open, out_err, write_summary, ObjectJson};
-use crate::analysis::{Needs, Summary};
+use crate::analysis::{EdgeSet, Needs, Summary};
 use crate::cli::DumpArgs;
 use crate::error::Result;
 use crate::report::json::write_envelope;
@@ -60,9 +60,8 @@ pub(super) fn run<W: Write>(
         &args.dump,
         Needs {
             dominators: true,
-            components: true,
-            all_edges,
             paths: false,
+            cycles: Some(EdgeSet::all_if(all_edges)),
         },
     )?;
     let groups = a.cycle_groups();

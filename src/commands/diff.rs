@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{analyze, out_err, ObjectJson};
 use crate::analysis::diff::{self as d, Side, TypeTable};
-use crate::analysis::{timing, Analysis, Needs};
+use crate::analysis::{timing, Analysis, EdgeSet, Needs};
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
 use crate::names::{self, TypeNames};
@@ -204,9 +204,8 @@ pub(super) fn run<W: Write>(
     };
     let old_needs = Needs {
         dominators: true,
-        components: true,
-        all_edges: false,
         paths: false,
+        cycles: Some(EdgeSet::WithoutHousekeeping),
     };
     let new_needs = Needs {
         paths: three,

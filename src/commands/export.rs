@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{analyze, open, out_err};
-use crate::analysis::{Analysis, Needs, Summary};
+use crate::analysis::{Analysis, EdgeSet, Needs, Summary};
 use crate::cli::{DumpArgs, ExportFormat};
 use crate::error::{Error, Result};
 use crate::format::object_flags;
@@ -66,9 +66,8 @@ pub(super) fn run<W: Write>(
     } else {
         Needs {
             dominators: true,
-            components: true,
-            all_edges,
             paths: true,
+            cycles: Some(EdgeSet::all_if(all_edges)),
         }
     };
     let a = analyze(&snap, &args.dump, needs)?;

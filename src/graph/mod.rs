@@ -49,11 +49,21 @@ pub mod root_reason {
     pub const IMMORTAL: u8 = 4;
 }
 
-/// Reverse CSR: for each object, the sources of its in-edges, ascending.
+/// The reverse adjacency of a [`Graph`] as CSR: for each object, the sources of its
+/// in-edges, ascending (one per edge). Built once per graph ([`Graph::reverse`]); an
+/// analysis that needs it takes it as an argument, so that it is built before the
+/// analysis starts, by whoever calls it.
 #[derive(Clone, Debug)]
-struct Reverse {
+pub struct ReverseAdjacency {
     start: Column<u64>,
     sources: Column<NodeId>,
+}
+
+impl ReverseAdjacency {
+    /// `(start, sources)`: `sources[start[v]..start[v + 1]]` refer to `v`, ascending.
+    pub fn csr(&self) -> (&[u64], &[NodeId]) {
+        (&self.start, &self.sources)
+    }
 }
 
 /// The arrays of a [`Graph`] (see [`Graph::columns`]).
@@ -74,7 +84,7 @@ pub struct Graph {
     /// Resolved edges into each object (saturating); `None` when the graph came from
     /// an index, whose reverse adjacency gives them.
     in_degree: Option<Column<u32>>,
-    reverse: OnceLock<Reverse>,
+    reverse: OnceLock<ReverseAdjacency>,
     roots: Column<NodeId>,
     dangling: u64,
     type_objects: Column<NodeId>,
@@ -197,7 +207,7 @@ impl Graph {
             return None;
         }
         let reverse = OnceLock::new();
-        let _ = reverse.set(Reverse {
+        let _ = reverse.set(ReverseAdjacency {
             start: rev_start,
             sources: rev_sources,
         });
@@ -347,23 +357,26 @@ impl Graph {
         &sources[start[v] as usize..start[v + 1] as usize]
     }
 
-    /// The reverse adjacency as CSR: `sources[start[v]..start[v + 1]]` are the objects
-    /// that refer to `v`, ascending. Built on first use.
-    pub fn reverse_csr(&self) -> (&[u64], &[NodeId]) {
-        let r = self.reverse.get_or_init(|| {
+    /// The reverse adjacency, built on first use (in parallel pieces). Only one task
+    /// at a time should be the first to ask: a thread building it may, while waiting for
+    /// its pieces, run another task that asks too and then waits for the very build it
+    /// interrupted (a deadlock, seen with 3+ threads). Analyses therefore take it as an
+    /// argument ([`crate::analysis::Dominators::compute`]) from a caller that asked once.
+    pub fn reverse(&self) -> &ReverseAdjacency {
+        self.reverse.get_or_init(|| {
             reverse(
                 self.n,
                 &self.fwd_start,
                 &self.fwd,
                 self.in_degree.as_deref(),
             )
-        });
-        (&r.start, &r.sources)
+        })
     }
 
-    /// Builds the reverse adjacency now (if not built yet), e.g. on a spare thread.
-    pub fn build_reverse(&self) {
-        self.reverse_csr();
+    /// The reverse adjacency as CSR: `sources[start[v]..start[v + 1]]` are the objects
+    /// that refer to `v`, ascending. Built on first use ([`Graph::reverse`]).
+    pub fn reverse_csr(&self) -> (&[u64], &[NodeId]) {
+        self.reverse().csr()
     }
 
     /// Number of resolved edges into `v` (saturating at `u32::MAX`).
@@ -442,7 +455,12 @@ pub fn root_reasons(snap: &Snapshot, in_degree: &[u32]) -> Vec<u8> {
 ///
 /// Deterministic for any thread count: the id range is split into parts, and each part
 /// scans all edges in source order, keeping those whose target is in the part.
-fn reverse(n: usize, fwd_start: &[u64], fwd: &[NodeId], in_degree: Option<&[u32]>) -> Reverse {
+fn reverse(
+    n: usize,
+    fwd_start: &[u64],
+    fwd: &[NodeId],
+    in_degree: Option<&[u32]>,
+) -> ReverseAdjacency {
     let mut start = Vec::with_capacity(n + 1);
     let mut total = 0u64;
     start.push(0);
@@ -491,7 +509,7 @@ fn reverse(n: usize, fwd_start: &[u64], fwd: &[NodeId], in_degree: Option<&[u32]
             }
         });
     }
-    Reverse {
+    ReverseAdjacency {
         start: start.into(),
         sources: sources.into(),
     }

@@ -24,7 +24,7 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 use sha2::Sha256;
 
-use crate::analysis::{Components, CycleGroup, Dominators, Paths, TypeStats};
+use crate::analysis::{Components, CycleGroup, Dominators, Paths, Stored, TypeStats};
 use crate::cache::create_private;
 use crate::column::{Column, Mapped};
 use crate::error::{Error, Result, Where};
@@ -172,16 +172,6 @@ fn at_header(offset: usize) -> Where {
         array: 0,
         offset: len_u64(offset),
     }
-}
-
-/// Everything an index file holds, checked against its dump.
-pub(super) struct Parts {
-    pub graph: Graph,
-    pub dom: Dominators,
-    pub components: Components,
-    pub paths: Paths,
-    pub type_stats: Vec<TypeStats>,
-    pub cycle_groups: Vec<CycleGroup>,
 }
 
 /// The HMAC of `header` (its `mac` field taken as zero) and `entries`, to finalize or
@@ -378,7 +368,7 @@ fn misfit(at: Where, what: &str) -> Error {
 
 /// Reads the index `file` of `snap` (`id` its identity), authenticated under `key`: the
 /// arrays are checked to fit the dump and each other before any is used.
-pub(super) fn read(snap: &Snapshot, id: &[u8; 32], key: &[u8], file: &Path) -> Result<Parts> {
+pub(super) fn read(snap: &Snapshot, id: &[u8; 32], key: &[u8], file: &Path) -> Result<Stored> {
     let ix = open_checked(snap, id, key, file)?;
     let n = snap.object_count();
     let graph = Graph::from_columns(
@@ -432,7 +422,7 @@ pub(super) fn read(snap: &Snapshot, id: &[u8; 32], key: &[u8], file: &Path) -> R
     // SAFETY: as in `Snapshot::release`: a read-only shared file mapping, written once
     // and renamed into place, so the pages read back are the bytes just checked.
     let _ = unsafe { ix.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
-    Ok(Parts {
+    Ok(Stored {
         graph,
         dom,
         components,

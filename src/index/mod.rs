@@ -25,14 +25,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::analysis::{
-    cycles, Analysis, Components, CycleGroup, Dominators, Needs, Paths, TypeStats,
-};
+use crate::analysis::{Analysis, Needs, Stored};
 use crate::cache::{cache_dir, create_private};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Trailer, HEADER_LEN, TRAILER_LEN};
 use crate::graph::Graph;
-use crate::names::TypeNames;
 use crate::progress::phase;
 use crate::snapshot::Snapshot;
 pub use file::{ANALYSIS_VERSION, INDEX_MAGIC, INDEX_VERSION};
@@ -43,21 +40,11 @@ pub const SUFFIX: &str = "hsidx";
 /// (overridden by `HEAPSNAP_INDEX_MIN_OBJECTS`).
 pub const DEFAULT_MIN_OBJECTS: usize = 1_000_000;
 
-/// Everything an index holds.
+/// Everything an index holds, and the file it was read from.
 pub struct Indexed {
-    /// The graph.
-    pub graph: Graph,
-    /// Dominators and retained sizes.
-    pub dom: Dominators,
-    /// Cycles (housekeeping edges left out).
-    pub components: Components,
-    /// Shortest paths from the roots.
-    pub paths: Paths,
-    /// The type histogram with retained sizes.
-    pub type_stats: Vec<TypeStats>,
-    /// The cycle groups of `components`.
-    pub cycle_groups: Vec<CycleGroup>,
-    /// The file it was read from.
+    /// The analyses.
+    pub stored: Stored,
+    /// The file.
     pub file: PathBuf,
 }
 
@@ -75,10 +62,19 @@ fn enabled() -> bool {
 }
 
 /// Runs the analyses `needs` asks for on `snap` (read from `dump_path`) through the
-/// index: mapped from a valid index when there is one; otherwise everything is computed
-/// (so that every later command finds it) and saved. Small dumps, `--no-cache`, and
-/// `--all-edges` cycles (computed fresh, the rest still from the index) are the
-/// exceptions. Results are the same with or without the index.
+/// index. Results are the same with or without it. The whole policy:
+///
+/// - Small dumps ([`worth_indexing`]) and `--no-cache` ([`disable`]): computed, never
+///   indexed.
+/// - A valid index: mapped; what `needs` does not ask for is dropped, and cycles over
+///   all edges (`--all-edges`, not stored) are computed afresh.
+/// - No valid index, and `needs` asks for the dominators: everything is computed (the
+///   dominator search is most of the cost; the cycle and path searches run beside it)
+///   and saved, so that every later command finds it.
+/// - No valid index otherwise (a command that needs at most the graph and the shortest
+///   paths, such as `top --by count`, `refs` or `export --format heapsnapshot`): only
+///   what it needs is computed, and nothing is saved. An index is only ever written
+///   whole, so a later command never finds part of one.
 pub fn analyze<'s>(snap: &'s Snapshot, dump_path: &Path, needs: Needs) -> Result<Analysis<'s>> {
     if !enabled() || !worth_indexing(snap) {
         return Analysis::run(snap, needs);
@@ -89,48 +85,23 @@ pub fn analyze<'s>(snap: &'s Snapshot, dump_path: &Path, needs: Needs) -> Result
         load(snap, dump_path)
     };
     crate::progress::timing("index.load", t);
-    let mut a = match loaded {
-        Some(ix) => Analysis {
-            snap,
-            names: TypeNames::new(snap),
-            graph: ix.graph,
-            dom: Some(ix.dom),
-            components: Some(ix.components),
-            paths: Some(ix.paths),
-            type_stats: ix.type_stats.into(),
-            cycle_groups: ix.cycle_groups.into(),
-        },
-        None => {
-            let a = Analysis::run(snap, Needs::all())?;
-            let t = std::time::Instant::now();
-            let saved = {
-                let _p = phase("saving the index");
-                save(&a, dump_path)
-            };
-            crate::progress::timing("index.save", t);
-            if let Err(e) = saved {
-                eprintln!("heapsnap: warning: analysis index not saved: {e}");
-            }
-            a
-        }
-    };
-    // Keep only what was asked for: outputs must not depend on the index.
+    if let Some(ix) = loaded {
+        return Ok(Analysis::from_columns(snap, ix.stored, needs));
+    }
     if !needs.dominators {
-        a.dom = None;
+        return Analysis::run(snap, needs);
     }
-    if !needs.paths {
-        a.paths = None;
-    }
-    a.components = match (needs.components, needs.all_edges) {
-        (false, _) => None,
-        (true, false) => a.components,
-        (true, true) => {
-            a.cycle_groups = std::sync::OnceLock::new();
-            let _p = phase("reference cycles");
-            Some(cycles::cycle_components(snap, &a.graph, true))
-        }
+    let a = Analysis::run(snap, Needs::all())?;
+    let t = std::time::Instant::now();
+    let saved = {
+        let _p = phase("saving the index");
+        save(&a, dump_path)
     };
-    Ok(a)
+    crate::progress::timing("index.save", t);
+    if let Err(e) = saved {
+        eprintln!("heapsnap: warning: analysis index not saved: {e}");
+    }
+    Ok(a.keep_only(needs))
 }
 
 /// Where a dump's index may be: beside it, then in the cache directory.
@@ -211,7 +182,7 @@ pub fn load_graph(snap: &Snapshot, dump_path: &Path) -> Option<Graph> {
     (enabled() && worth_indexing(snap))
         .then(|| load(snap, dump_path))
         .flatten()
-        .map(|ix| ix.graph)
+        .map(|ix| ix.stored.graph)
 }
 
 /// Opens the index of `snap` (read from `dump_path`) if a valid one exists: beside the
@@ -231,15 +202,7 @@ pub fn load(snap: &Snapshot, dump_path: &Path) -> Option<Indexed> {
                 None
             }
         })
-        .map(|(p, file)| Indexed {
-            graph: p.graph,
-            dom: p.dom,
-            components: p.components,
-            paths: p.paths,
-            type_stats: p.type_stats,
-            cycle_groups: p.cycle_groups,
-            file,
-        })
+        .map(|(stored, file)| Indexed { stored, file })
 }
 
 /// Tells why the index at `path` was not used, when timings are asked for (a missing

@@ -44,7 +44,7 @@ impl Case {
 
     fn dominators(&self, g: &Graph) -> Dominators {
         let sizes = &self.sizes;
-        Dominators::compute(g, |v| sizes[v as usize])
+        Dominators::compute(g, g.reverse(), |v| sizes[v as usize])
     }
 
     /// Out-lists for the oracles over `0..=n` (`n` is the super-root, whose children are
@@ -838,7 +838,7 @@ fn check_paper_graph(n: usize, edges: &[(usize, usize)], entry: usize, idom: &[O
             .map(|&(s, t)| (perm[s as usize], perm[t as usize]))
             .collect();
         let g = Graph::from_edges(n, &es, &[perm[entry]]);
-        let d = Dominators::compute(&g, |_| 1);
+        let d = Dominators::compute(&g, g.reverse(), |_| 1);
         for v in 0..n {
             let want = match idom[v] {
                 None => n as NodeId,
@@ -1010,7 +1010,7 @@ fn million_chain() {
     let n = BIG;
     let edges: Vec<(NodeId, NodeId)> = (1..n as NodeId).map(|v| (v - 1, v)).collect();
     let g = Graph::from_edges(n, &edges, &[0]);
-    let d = Dominators::compute(&g, |v| big_size(v as usize));
+    let d = Dominators::compute(&g, g.reverse(), |v| big_size(v as usize));
     let order: Vec<usize> = (0..n).collect();
     let suffix = suffix_sums(&order);
     assert_eq!(d.reachable_count(), n);
@@ -1047,7 +1047,7 @@ fn million_cycle() {
         .collect();
     let root = n / 3;
     let g = Graph::from_edges(n, &edges, &[root as NodeId]);
-    let d = Dominators::compute(&g, |v| big_size(v as usize));
+    let d = Dominators::compute(&g, g.reverse(), |v| big_size(v as usize));
     let order: Vec<usize> = (0..n).map(|k| (root + k) % n).collect();
     let suffix = suffix_sums(&order);
     assert_eq!(d.idom(root as NodeId), n as NodeId);
@@ -1093,7 +1093,7 @@ fn million_diamond_chain() {
         }
     }
     let g = Graph::from_edges(n, &edges, &[0]);
-    let d = Dominators::compute(&g, |v| big_size(v as usize));
+    let d = Dominators::compute(&g, g.reverse(), |v| big_size(v as usize));
     let order: Vec<usize> = (0..n).collect();
     let suffix = suffix_sums(&order);
     assert_eq!(d.idom(0), n as NodeId);
@@ -1284,7 +1284,7 @@ fn check_cycle_groups(c: &Case) -> usize {
     let snap = Snapshot::from_bytes(&bytes, Verify::Full).unwrap();
     let g = Graph::from_snapshot(&snap).unwrap();
     check_graph(c, &g);
-    let d = Dominators::compute(&g, |v| snap.shallow_size(v as usize));
+    let d = Dominators::compute(&g, g.reverse(), |v| snap.shallow_size(v as usize));
     let comps = cycle_components(&snap, &g, true);
     let got = group_cycles(&snap, &comps, &d, |v| snap.shallow_size(v as usize));
     let none = vec![false; c.n];
@@ -1351,7 +1351,7 @@ fn very_large_cycles_are_summarised_exactly() {
     let bytes = snapshot_of(&c, &finalizer).to_bytes().unwrap();
     let snap = Snapshot::from_bytes(&bytes, Verify::Full).unwrap();
     let g = Graph::from_snapshot(&snap).unwrap();
-    let d = Dominators::compute(&g, |v| snap.shallow_size(v as usize));
+    let d = Dominators::compute(&g, g.reverse(), |v| snap.shallow_size(v as usize));
     let comps = cycle_components(&snap, &g, true);
     let groups = group_cycles(&snap, &comps, &d, |v| snap.shallow_size(v as usize));
     let sum = |r: std::ops::Range<u32>| r.map(|v| sizes[v as usize]).sum::<u64>();
@@ -1601,7 +1601,7 @@ fn snapshot_graphs_do_not_depend_on_the_thread_count() {
             .unwrap();
         let r = pool.install(|| {
             let g = Graph::from_snapshot(&snap).unwrap();
-            let d = Dominators::compute(&g, |v| snap.shallow_size(v as usize));
+            let d = Dominators::compute(&g, g.reverse(), |v| snap.shallow_size(v as usize));
             let comps = cycle_components(&snap, &g, false);
             let groups = group_cycles(&snap, &comps, &d, |v| snap.shallow_size(v as usize));
             let preds: Vec<Vec<NodeId>> = (0..g.len() as NodeId)
