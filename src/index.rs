@@ -191,7 +191,10 @@ pub fn analyze<'s>(snap: &'s Snapshot, dump_path: &Path, needs: Needs) -> Result
             };
             crate::progress::timing("index.save", t);
             if let Err(e) = saved {
-                eprintln!("heapsnap: warning: analysis index not saved: {e}");
+                eprintln!(
+                    "heapsnap: warning: analysis index not saved: {}",
+                    crate::escape::escape(&e)
+                );
             }
             a
         }

@@ -69,7 +69,7 @@ impl Dominators {
         // The predecessor lists SEMI-NCA needs are the graph's reverse adjacency: built
         // on another thread while this one searches.
         let (dfs, ()) = rayon::join(|| preorder(graph), || graph.build_reverse());
-        super::timing("dominators.dfs_and_reverse", t);
+        crate::progress::timing("dominators.dfs_and_reverse", t);
         Dominators::from_search(graph, dfs, size)
     }
 
@@ -85,7 +85,7 @@ impl Dominators {
         let t = std::time::Instant::now();
         let dfs = preorder(graph);
         graph.build_reverse();
-        super::timing("dominators.dfs_and_reverse", t);
+        crate::progress::timing("dominators.dfs_and_reverse", t);
         Dominators::from_search(graph, dfs, size)
     }
 
@@ -96,7 +96,7 @@ impl Dominators {
         let count = dfs.order.len();
         let t = std::time::Instant::now();
         let idom_pre = semi_nca(graph, &dfs);
-        super::timing("dominators.semi_nca", t);
+        crate::progress::timing("dominators.semi_nca", t);
         drop(dfs.parent);
         let t = std::time::Instant::now();
 
@@ -168,7 +168,7 @@ impl Dominators {
                     }
                 }
             });
-        super::timing("dominators.retained_tree", t);
+        crate::progress::timing("dominators.retained_tree", t);
         Dominators {
             n,
             idom: idom.into(),
