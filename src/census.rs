@@ -9,6 +9,7 @@
 //! 30M edges). Only a dump with repeated addresses, which the graph refuses, is resolved
 //! by a sorted copy of the addresses and a binary search per edge (O(E log N)).
 
+use crate::address::Sorted;
 use crate::error::Result;
 use crate::format::object_flags::REFCOUNT_UNKNOWN;
 use crate::graph::{Graph, NodeId};
@@ -39,7 +40,7 @@ pub struct Census {
 pub fn census(snap: &Snapshot) -> Census {
     match Graph::from_snapshot(snap) {
         Ok(graph) => from_graph(snap, &graph),
-        Err(_) => resolve(snap, &sorted_addresses(snap)),
+        Err(_) => resolve(snap, &Sorted::new(snap.addresses())),
     }
 }
 
@@ -69,30 +70,18 @@ pub fn from_graph(snap: &Snapshot, graph: &Graph) -> Census {
     }
 }
 
-/// `(address, object index)` for every object, sorted.
-fn sorted_addresses(snap: &Snapshot) -> Vec<(u64, u64)> {
-    let mut sorted: Vec<(u64, u64)> = snap
-        .addresses()
-        .iter()
-        .zip(0u64..)
-        .map(|(&a, i)| (a, i))
-        .collect();
-    sorted.sort_unstable();
-    sorted
-}
-
-fn resolve(snap: &Snapshot, sorted: &[(u64, u64)]) -> Census {
+fn resolve(snap: &Snapshot, sorted: &Sorted) -> Census {
     let mut in_degree = vec![0u32; snap.addresses().len()];
     let mut dangling_edges = 0u64;
     for &target in snap.edge_targets() {
-        match sorted.binary_search_by_key(&target, |&(a, _)| a) {
-            Ok(k) => {
-                let i = usize::try_from(sorted[k].1).unwrap_or(usize::MAX);
+        match sorted.get(target) {
+            Some(k) => {
+                let i = usize::try_from(k).unwrap_or(usize::MAX);
                 if let Some(d) = in_degree.get_mut(i) {
                     *d = d.saturating_add(1);
                 }
             }
-            Err(_) => dangling_edges += 1,
+            None => dangling_edges += 1,
         }
     }
     let surplus_roots = snap

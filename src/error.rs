@@ -181,11 +181,7 @@ impl fmt::Display for Where {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(path) = &self.0.path {
-            write!(
-                f,
-                "{}: ",
-                crate::report::text::escape(&path.display().to_string())
-            )?;
+            write!(f, "{}: ", path.display())?;
         }
         match &self.0.kind {
             ErrorKind::Io { context, err } => write!(f, "{context}: {err}"),

@@ -1,13 +1,19 @@
 //! heapsnap: read, validate and analyze heap snapshots of Python processes.
 //!
-//! Data flows one way: bytes ([`mod@format`]) -> validated [`snapshot::Snapshot`] ->
-//! [`graph::Graph`] -> [`analysis`] -> [`commands`] -> [`report`] -> CLI. The file format is specified in `format/SPEC.md`.
+//! Data flows one way, and each layer names only the layers below it (checked by
+//! `tests/all/layers.rs`): bytes ([`mod@format`], read through [`error`]'s checked
+//! helpers) -> validated [`snapshot::Snapshot`] -> [`graph::Graph`] -> [`analysis`]
+//! (stored by [`index`]) -> [`report`] renderers -> [`commands`] -> the binary, which
+//! parses [`cli`]. Leaves any layer may use: [`address`] (the one address -> object
+//! resolver), [`mod@escape`] (output escaping), [`memory`], [`progress`], [`cache`]. The
+//! file format is specified in `format/SPEC.md`.
 
 #[cfg(target_endian = "big")]
 compile_error!(
     "heapsnap casts little-endian file bytes in place and supports only little-endian hosts"
 );
 
+pub mod address;
 pub mod analysis;
 pub mod cache;
 pub mod census;
@@ -16,6 +22,7 @@ pub mod column;
 pub mod commands;
 pub mod content;
 pub mod error;
+pub mod escape;
 pub mod format;
 pub mod graph;
 pub mod index;

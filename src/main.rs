@@ -1,5 +1,6 @@
 //! The `heapsnap` binary: parse the command line, run the command, map the result to an
-//! exit code. This is the one place that prints a fatal error (`heapsnap: <message>`).
+//! exit code. This is the one place that prints a fatal error (`heapsnap: <message>`,
+//! terminal-escaped here as a whole).
 //! Exit codes: 0 success (also when stdout is a closed pipe), 2 any error.
 
 use std::io::Write;
@@ -28,7 +29,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("heapsnap: {e}");
+            // The one escape of the message: it may hold paths and dump strings.
+            eprintln!("heapsnap: {}", heapsnap::escape::escape(&e.to_string()));
             ExitCode::from(2)
         }
     }

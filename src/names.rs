@@ -182,9 +182,9 @@ pub fn parse_object_ref(
 ) -> Option<Result<NodeId, String>> {
     if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         let Ok(addr) = u64::from_str_radix(hex, 16) else {
-            return Some(Err(format!("{text:?} is not a hexadecimal address")));
+            return Some(Err(format!("\"{text}\" is not a hexadecimal address")));
         };
-        let found = snap.addresses().iter().position(|&a| a == addr);
+        let found = crate::address::position(snap.addresses(), addr);
         return Some(match found {
             Some(i) => Ok(i as NodeId),
             None => Err(format!("no object at address {addr:#x} in the dump")),
@@ -197,7 +197,7 @@ pub fn parse_object_ref(
                 "object index {i} is out of range (the dump has {} objects)",
                 graph.len()
             )),
-            Err(_) => Err(format!("{text:?} is not an object index")),
+            Err(_) => Err(format!("\"{text}\" is not an object index")),
         });
     }
     None

@@ -519,21 +519,6 @@ impl Snapshot {
     pub fn check_addresses(&self) -> Result<()> {
         check_addresses(self.addresses())
     }
-
-    /// The object addresses sorted ascending, paired with their object index; the
-    /// lookup table for resolving edge targets (16 bytes per object). The index is a
-    /// `usize`, not a `u32`: a file may hold more than 2^32 objects, and a `(u64, u32)`
-    /// pair takes 16 bytes anyway.
-    pub fn address_index(&self) -> Vec<(u64, usize)> {
-        let mut v: Vec<(u64, usize)> = self
-            .addresses()
-            .iter()
-            .enumerate()
-            .map(|(i, &a)| (a, i))
-            .collect();
-        v.sort_unstable();
-        v
-    }
 }
 
 /// A validated in-file offset as an index (validation guarantees it fits).

@@ -156,9 +156,9 @@ fn accessors(snap: &Snapshot) {
         let _ = (snap.fact_str(key), snap.fact_bool(key));
     }
     let _ = snap.total_shallow_size();
-    let index = snap.address_index();
-    assert_eq!(index.len(), n);
-    assert!(index.windows(2).all(|w| w[0] <= w[1]));
+    let index = heapsnap::address::Sorted::new(snap.addresses());
+    assert_eq!(index.pairs().len(), n);
+    assert!(index.pairs().windows(2).all(|w| w[0] <= w[1]));
     let _ = (
         snap.roots(),
         snap.values(),

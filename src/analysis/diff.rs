@@ -40,8 +40,9 @@ use roaring::RoaringBitmap;
 
 use super::cycles::CycleGroup;
 use super::Analysis;
+use crate::address::AddressTable;
 use crate::error::{Error, Result};
-use crate::graph::{AddressTable, NodeId, MAX_OBJECTS, NONE};
+use crate::graph::{NodeId, MAX_OBJECTS, NONE};
 use crate::names::{self, TypeNames};
 use crate::snapshot::Snapshot;
 

@@ -77,7 +77,7 @@ impl Dominators {
     ) -> Dominators {
         let t = std::time::Instant::now();
         let dfs = preorder(graph);
-        super::timing("dominators.dfs", t);
+        crate::progress::timing("dominators.dfs", t);
         Dominators::from_search(graph, reverse, dfs, size)
     }
 
@@ -93,7 +93,7 @@ impl Dominators {
         let count = dfs.order.len();
         let t = std::time::Instant::now();
         let idom_pre = semi_nca(graph, reverse, &dfs);
-        super::timing("dominators.semi_nca", t);
+        crate::progress::timing("dominators.semi_nca", t);
         drop(dfs.parent);
         let t = std::time::Instant::now();
 
@@ -165,7 +165,7 @@ impl Dominators {
                     }
                 }
             });
-        super::timing("dominators.retained_tree", t);
+        crate::progress::timing("dominators.retained_tree", t);
         Dominators {
             n,
             idom: idom.into(),

@@ -309,5 +309,3 @@ pub struct Summary {
     /// Their shallow bytes.
     pub unreachable_bytes: Option<u64>,
 }
-
-pub use crate::progress::timing;

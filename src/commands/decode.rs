@@ -98,10 +98,10 @@ pub fn write_text<W: Write>(snap: &Snapshot, out: &mut W) -> std::io::Result<()>
             or_dash(flag_names(t.flags, &type_flags::NAMES))
         )?;
     }
-    let index = snap.address_index();
-    let resolve = |addr: u64| match index.binary_search_by_key(&addr, |&(a, _)| a) {
-        Ok(j) => format!("#{}", index[j].1),
-        Err(_) => "dangling".to_string(),
+    let index = crate::address::Resolver::new(snap.addresses());
+    let resolve = |addr: u64| match index.get(addr) {
+        Some(j) => format!("#{j}"),
+        None => "dangling".to_string(),
     };
     let targets = snap.edge_targets();
     writeln!(

@@ -11,10 +11,11 @@ use serde::Serialize;
 
 use super::{analyze, out_err, ObjectJson};
 use crate::analysis::diff::{self as d, Side, TypeTable};
-use crate::analysis::{timing, Analysis, EdgeSet, Needs};
+use crate::analysis::{Analysis, EdgeSet, Needs};
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
 use crate::names::{self, TypeNames};
+use crate::progress::timing;
 use crate::report::json::write_envelope;
 use crate::report::text::{count, escape, quote, short_bytes};
 use crate::snapshot::{Snapshot, Verify};

@@ -377,7 +377,7 @@ pub fn write_text<W: Write>(d: &InfoData, out: &mut W) -> Result<()> {
             },
         ),
     ));
-    write_rows(out, &rows)?;
+    write_rows(out, &rows).map_err(super::out_err)?;
     if let Some(h) = d.hint {
         writeln!(out, "hint: {h}").map_err(super::out_err)?;
     }

@@ -174,7 +174,7 @@ fn object_arg(a: &Analysis<'_>, text: &str) -> Result<NodeId> {
         Some(Ok(v)) => Ok(v),
         Some(Err(msg)) => Err(Error::input(msg)),
         None => Err(Error::input(format!(
-            "{text:?} is not an object: give an address (0x7f...) or an index (#123)"
+            "\"{text}\" is not an object: give an address (0x7f...) or an index (#123)"
         ))),
     }
 }

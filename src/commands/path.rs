@@ -217,17 +217,10 @@ fn type_paths<W: Write>(
         let hint = if near.is_empty() {
             String::new()
         } else {
-            format!(
-                " (did you mean {}?)",
-                near.iter()
-                    .map(|n| escape(n).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!(" (did you mean {}?)", near.join(", "))
         };
         return Err(Error::input(format!(
-            "{:?} is not an address (0x...), an object index (#N) or a type in the dump{hint}",
-            name
+            "\"{name}\" is not an address (0x...), an object index (#N) or a type in the dump{hint}"
         )));
     }
     let paths = a.paths();

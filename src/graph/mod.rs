@@ -12,26 +12,24 @@
 //! them). The reverse adjacency is built on first use only: the dominator search builds
 //! its own predecessor lists in search order, and only referrer queries need these.
 
-mod address;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+pub use crate::address::AddressTable;
 use crate::column::Column;
 use crate::error::{Error, Result, Where};
 use crate::format::kind;
 use crate::format::object_flags::REFCOUNT_UNKNOWN;
 use crate::memory;
 use crate::snapshot::Snapshot;
-pub use address::AddressTable;
 
 /// A dense object id.
 pub type NodeId = u32;
 
 /// No object: a dangling edge target, an unreachable object's parent, ...
-pub const NONE: NodeId = u32::MAX;
+pub const NONE: NodeId = crate::address::NONE;
 
 /// The most objects a graph can hold (ids `0..n`, the super-root is `n`, [`NONE`] is
 /// reserved).
@@ -105,7 +103,7 @@ impl Graph {
                 unreachable!("the address table found a duplicate that a sort did not");
             }
         };
-        crate::analysis::timing("graph.table", t0);
+        crate::progress::timing("graph.table", t0);
         let t0 = std::time::Instant::now();
         let targets = snap.edge_targets();
         let mut fwd = memory::filled(targets.len(), NONE);
@@ -129,7 +127,7 @@ impl Graph {
         let in_degree: Vec<u32> = counts.into_iter().map(AtomicU32::into_inner).collect();
         let type_objects = snap.types().iter().map(|t| table.get(t.address)).collect();
         drop(table);
-        crate::analysis::timing("graph.resolve", t0);
+        crate::progress::timing("graph.resolve", t0);
         // A copy in huge pages: every search reads it at random, and through 4 KiB pages
         // of the mapped file that costs a page walk per read (the searches ran 2x slower).
         let starts = snap.edge_starts();

@@ -99,7 +99,10 @@ pub fn analyze<'s>(snap: &'s Snapshot, dump_path: &Path, needs: Needs) -> Result
     };
     crate::progress::timing("index.save", t);
     if let Err(e) = saved {
-        eprintln!("heapsnap: warning: analysis index not saved: {e}");
+        eprintln!(
+            "heapsnap: warning: analysis index not saved: {}",
+            crate::escape::escape(&e.to_string())
+        );
     }
     Ok(a.keep_only(needs))
 }
@@ -211,7 +214,8 @@ fn not_used(path: &Path, e: Error) {
     let missing =
         matches!(e.kind(), ErrorKind::Io { err, .. } if err.kind() == io::ErrorKind::NotFound);
     if !missing && std::env::var_os("HEAPSNAP_TIMINGS").is_some() {
-        eprintln!("timing index.unused: {}", e.in_file(path));
+        let why = e.in_file(path).to_string();
+        eprintln!("timing index.unused: {}", crate::escape::escape(&why));
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Dump strings never reach the page as markup:
 //! - every string of the embedded data is first escaped as for a terminal
-//!   ([`crate::report::text::escape`]: control, invisible and bidi characters become
+//!   ([`crate::escape::escape`]: control, invisible and bidi characters become
 //!   visible `\u{..}` escapes), then the JSON text has `<`, `>`, `&`, U+2028 and U+2029
 //!   written as `\uXXXX` escapes, so no `</script>` or `<!--` can end or bend the
 //!   element; the script inserts text with `textContent` only;
@@ -18,26 +18,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::report::text;
+use crate::escape::{escape, markup, Markup};
 
 /// The page, with `{{title}}`, `{{subtitle}}`, `{{version}}` and `{{data}}` markers.
 pub const TEMPLATE: &str = include_str!("template.html");
-
-/// `s` escaped for HTML text and attribute values (`&`, `<`, `>`, `"`, `'`).
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// JSON text made safe inside a `<script>` element: `<`, `>`, `&`, U+2028 and U+2029
 /// become `\uXXXX` escapes. Outside strings JSON has none of them, so the result is
@@ -57,11 +41,11 @@ pub fn escape_script_json(json: &str) -> String {
     out
 }
 
-/// Applies [`text::escape`] to every string in `v` (object keys are ours, not escaped).
+/// Applies [`escape`] to every string in `v` (object keys are ours, not escaped).
 fn escape_strings(v: &mut Value) {
     match v {
         Value::String(s) => {
-            if let std::borrow::Cow::Owned(e) = text::escape(s) {
+            if let std::borrow::Cow::Owned(e) = escape(s) {
                 *s = e;
             }
         }
@@ -84,7 +68,7 @@ pub fn embed_json<T: Serialize>(data: &T) -> Result<String> {
 
 /// Text shown on the page as markup: terminal-escaped, then HTML-escaped.
 fn page_text(s: &str) -> String {
-    escape_html(&text::escape(s))
+    markup(s, Markup::Html)
 }
 
 /// Writes the page: `title` and `subtitle` (raw strings) rendered here, `data` embedded
@@ -154,11 +138,7 @@ mod tests {
 
     #[test]
     fn html_escaping() {
-        assert_eq!(
-            escape_html("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-        assert_eq!(page_text("a\u{202E}b<"), "a\\u{202e}b&lt;");
+        assert_eq!(page_text("a\u{202E}b<'"), "a\\u{202e}b&lt;&#39;");
     }
 
     #[test]

@@ -17,13 +17,14 @@
 //!    yellow fill; a legend says so.
 //!
 //! Every string from the dump is escaped twice: for terminals first
-//! ([`crate::report::text::escape`]: controls, bidi and invisible characters become
+//! ([`crate::escape::escape`]: controls, bidi and invisible characters become
 //! `\u{..}`), then for XML. The picture holds no script, no link and no external
 //! reference, and is the same bytes for the same input.
 
 use std::fmt::Write as _;
 
-use crate::report::text::{escape, short_bytes};
+use crate::escape::{escape, markup, Markup};
+use crate::report::text::short_bytes;
 
 /// An object to draw. Strings are raw, as the dump has them.
 #[derive(Clone, Debug, Default)]
@@ -90,25 +91,9 @@ const MAX_LABEL_COLS: usize = 24;
 const SWEEPS: usize = 6;
 const PASSES: usize = 8;
 
-/// Text for inside an XML element or attribute: escaped for a terminal first, then
-/// `& < > " '` as entities. U+FFFE and U+FFFF (not XML characters) become `\u{..}` too.
-pub fn xml(s: &str) -> String {
-    let safe = escape(s);
-    let mut out = String::with_capacity(safe.len() + 8);
-    for c in safe.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\u{FFFE}' | '\u{FFFF}' => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+/// Text for inside an SVG element or attribute ([`markup`] as XML).
+fn xml(s: &str) -> String {
+    markup(s, Markup::Xml)
 }
 
 /// Display columns of `c` in a monospace font (East Asian wide and emoji: 2).
@@ -864,17 +849,6 @@ mod tests {
             to,
             label: None,
         }
-    }
-
-    #[test]
-    fn xml_escapes_markup_controls_and_non_characters() {
-        assert_eq!(
-            xml("<a href='x'>&\"</a>"),
-            "&lt;a href=&apos;x&apos;&gt;&amp;&quot;&lt;/a&gt;"
-        );
-        assert_eq!(xml("a\x1b[31m\u{202E}b\n"), "a\\u{1b}[31m\\u{202e}b\\u{a}");
-        assert_eq!(xml("x\u{FFFE}\u{FFFF}"), "x\\u{fffe}\\u{ffff}");
-        assert_eq!(xml("plain café ☃"), "plain café ☃");
     }
 
     #[test]

@@ -1,71 +1,20 @@
-//! Terminal-safe text. Every string that comes from a dump (names, keys, previews, and
-//! paths too) passes through [`escape`] before it reaches a terminal, so a hostile dump
-//! cannot move the cursor, recolour the screen or reorder text with bidi controls. Also
-//! a small helper for aligned `label  value` lines.
+//! Text output helpers: aligned `label  value` lines, byte and count formats. The
+//! terminal escaping every dump string passes through ([`escape`], [`quote`]) lives in
+//! [`crate::escape`] and is re-exported here.
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{self, Write};
 
-use crate::error::{Error, Result};
-
-/// True for characters that must not reach a terminal raw.
-fn is_unsafe(c: char) -> bool {
-    c.is_control() // C0, DEL, C1 (includes ESC and CSI)
-        || matches!(c,
-            '\u{00AD}'                  // soft hyphen (invisible)
-            | '\u{034F}'                // combining grapheme joiner
-            | '\u{061C}'                // Arabic letter mark
-            | '\u{115F}' | '\u{1160}'   // Hangul fillers (blank)
-            | '\u{17B4}' | '\u{17B5}'   // Khmer inherent vowels (invisible)
-            | '\u{180B}'..='\u{180F}'   // Mongolian variation selectors, vowel separator
-            | '\u{3164}' | '\u{FFA0}'   // Hangul fillers (blank)
-            | '\u{200B}'..='\u{200F}'   // zero-width chars, LRM, RLM
-            | '\u{2028}' | '\u{2029}'   // line and paragraph separators
-            | '\u{202A}'..='\u{202E}'   // bidi embeddings and overrides
-            | '\u{2060}'..='\u{2069}'   // word joiner, invisible operators, bidi isolates
-            | '\u{FE00}'..='\u{FE0F}'   // variation selectors
-            | '\u{FEFF}'                // byte order mark
-            | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotation
-            | '\u{E0000}'..='\u{E007F}' // tag characters (invisible text)
-            | '\u{E0100}'..='\u{E01EF}' // variation selectors supplement
-        )
-}
-
-/// Escapes `s` for a terminal: unsafe characters become `\u{..}` and a backslash becomes
-/// `\\`, so the output is unambiguous. Borrowed when nothing needs escaping.
-pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| is_unsafe(c) || c == '\\') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c == '\\' {
-            out.push_str("\\\\");
-        } else if is_unsafe(c) {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Escapes `s` and wraps it in double quotes (a `"` inside becomes `\"`).
-pub fn quote(s: &str) -> String {
-    format!("\"{}\"", escape(s).replace('"', "\\\""))
-}
+pub use crate::escape::{escape, quote};
 
 /// Writes `(label, value)` rows with the values aligned in one column.
-pub fn write_rows<W: Write>(out: &mut W, rows: &[(String, String)]) -> Result<()> {
+pub fn write_rows<W: Write>(out: &mut W, rows: &[(String, String)]) -> io::Result<()> {
     let width = rows
         .iter()
         .map(|(l, _)| l.chars().count())
         .max()
         .unwrap_or(0);
     for (label, value) in rows {
-        writeln!(out, "{label:<width$}  {value}")
-            .map_err(|e| Error::io("cannot write output", e))?;
+        writeln!(out, "{label:<width$}  {value}")?;
     }
     Ok(())
 }
@@ -125,28 +74,6 @@ pub fn percent(part: u64, whole: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_controls_and_bidi_only() {
-        assert!(matches!(escape("plain café ☃"), Cow::Borrowed(_)));
-        assert_eq!(escape("a\x1b[31mb"), "a\\u{1b}[31mb");
-        assert_eq!(
-            escape("\u{202E}x\u{2066}\u{200F}"),
-            "\\u{202e}x\\u{2066}\\u{200f}"
-        );
-        assert_eq!(
-            escape("tab\tnl\n\u{7f}\u{85}"),
-            "tab\\u{9}nl\\u{a}\\u{7f}\\u{85}"
-        );
-        assert_eq!(escape("back\\slash"), "back\\\\slash");
-        // invisible characters that could hide or disguise text
-        assert_eq!(
-            escape("a\u{AD}b\u{FE0F}c\u{E0041}d\u{3164}"),
-            "a\\u{ad}b\\u{fe0f}c\\u{e0041}d\\u{3164}"
-        );
-        assert!(matches!(escape("emoji 😀 and ß"), Cow::Borrowed(_)));
-        assert_eq!(quote("say \"hi\""), "\"say \\\"hi\\\"\"");
-    }
 
     #[test]
     fn counts_and_short_units() {

@@ -904,7 +904,9 @@ fn exercise(snap: &Snapshot, bytes_len: usize) {
     let _ = (
         snap.total_shallow_size(),
         snap.edge_labels(),
-        snap.address_index(),
+        heapsnap::address::Sorted::new(snap.addresses())
+            .pairs()
+            .len(),
     );
     let _ = (
         snap.types(),

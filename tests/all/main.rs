@@ -7,6 +7,7 @@ mod commands;
 mod corruption;
 mod diff;
 mod index;
+mod layers;
 mod oracles;
 mod pack;
 mod regressions;

@@ -38,14 +38,17 @@ fn accessors_take_any_index() {
     }
 }
 
-/// The object index of the address lookup table is a full `usize`: it was a `u32`
+/// The object index of the sorted address lookup is a full `u64`: it was a `u32`
 /// saturated at `u32::MAX`, which would mislabel every object past 2^32 - 1.
 #[test]
 fn address_index_keeps_full_object_indexes() {
     let snap = Snapshot::from_bytes(&vector_bytes("small"), Verify::Full).unwrap();
-    let index: Vec<(u64, usize)> = snap.address_index();
-    for (a, i) in index {
-        assert_eq!(snap.addresses()[i], a);
+    let sorted = heapsnap::address::Sorted::new(snap.addresses());
+    let r = heapsnap::address::Resolver::new(snap.addresses());
+    for &(a, i) in sorted.pairs() {
+        let i_: u64 = i;
+        assert_eq!(snap.addresses()[i_ as usize], a);
+        assert_eq!(r.get(a), Some(i));
     }
 }
 

@@ -51,25 +51,10 @@ pub struct PackStats {
 /// The object index of each target address (`u64::MAX` if none has it); any one of
 /// several objects sharing an address.
 fn resolve(addrs: &[u64], targets: &[u64]) -> Vec<u64> {
-    if addrs.len() < crate::graph::NONE as usize {
-        if let Ok(table) = crate::graph::AddressTable::build(addrs) {
-            return targets
-                .par_iter()
-                .map(|&a| match table.get(a) {
-                    crate::graph::NONE => u64::MAX,
-                    id => u64::from(id),
-                })
-                .collect();
-        }
-    }
-    let mut sorted: Vec<(u64, u64)> = addrs.iter().zip(0u64..).map(|(&a, i)| (a, i)).collect();
-    sorted.par_sort_unstable();
+    let r = crate::address::Resolver::new(addrs);
     targets
         .par_iter()
-        .map(|&a| match sorted.binary_search_by_key(&a, |p| p.0) {
-            Ok(k) => sorted[k].1,
-            Err(_) => u64::MAX,
-        })
+        .map(|&a| r.get(a).unwrap_or(u64::MAX))
         .collect()
 }
 

@@ -1,5 +1,9 @@
-//! Address resolution: an open-addressing hash table from object address to dense
-//! object id, built in parallel and probed in parallel.
+//! Address resolution, the one place that maps an object's address to its index: an
+//! open-addressing hash table from object address to dense object id, built in parallel
+//! and probed in parallel ([`AddressTable`]); a sorted fallback for files where two
+//! objects share an address or that hold 2^32 - 1 objects or more ([`Sorted`]); the two
+//! behind one [`Resolver`]; and [`position`] for a single lookup. A leaf module: it
+//! names nothing else of the crate but [`crate::memory`].
 //!
 //! Measured alternatives (`../shared/notes/algorithms.md`): a binary search over sorted
 //! addresses is 3-5x slower per lookup; a bucket table on `(address - min) >> shift` is
@@ -15,7 +19,12 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use super::{NodeId, NONE};
+/// A dense object id, as the graph numbers objects (`crate::graph::NodeId`).
+pub type NodeId = u32;
+
+/// "No object": the answer of [`AddressTable::get`] for an unknown address
+/// (`crate::graph::NONE`).
+pub const NONE: NodeId = u32::MAX;
 
 /// Empty-slot marker in the key array. Address 0 itself is kept beside the table.
 const EMPTY: u64 = 0;
@@ -126,6 +135,78 @@ impl AddressTable {
     }
 }
 
+/// The fallback for any file: `(address, object index)` pairs sorted, probed by binary
+/// search (16 bytes per object, 3-5x slower per lookup than [`AddressTable`]). Where
+/// two objects share an address, a lookup finds one of them, the same one every time.
+/// Object indexes are `u64`: a file may hold more than 2^32 objects.
+pub struct Sorted(Vec<(u64, u64)>);
+
+impl Sorted {
+    /// Sorts `addresses` (object `i` has address `addresses[i]`).
+    pub fn new(addresses: &[u64]) -> Sorted {
+        let mut v: Vec<(u64, u64)> = addresses.iter().zip(0u64..).map(|(&a, i)| (a, i)).collect();
+        v.par_sort_unstable();
+        Sorted(v)
+    }
+
+    /// The index of an object at `address`.
+    #[inline]
+    pub fn get(&self, address: u64) -> Option<u64> {
+        self.0
+            .binary_search_by_key(&address, |p| p.0)
+            .ok()
+            .map(|k| self.0[k].1)
+    }
+
+    /// The pairs, ascending.
+    pub fn pairs(&self) -> &[(u64, u64)] {
+        &self.0
+    }
+}
+
+/// Address -> object index for any file: the hash table when it can hold the file (no
+/// address repeats, fewer than [`NONE`] objects), else [`Sorted`]. Both give the same
+/// answer wherever an address is unique.
+pub enum Resolver {
+    /// The fast table.
+    Table(AddressTable),
+    /// The fallback.
+    Sorted(Sorted),
+}
+
+impl Resolver {
+    /// Builds the resolver for `addresses` (object `i` has address `addresses[i]`).
+    pub fn new(addresses: &[u64]) -> Resolver {
+        if addresses.len() < NONE as usize {
+            if let Ok(t) = AddressTable::build(addresses) {
+                return Resolver::Table(t);
+            }
+        }
+        Resolver::Sorted(Sorted::new(addresses))
+    }
+
+    /// The index of an object at `address`.
+    #[inline]
+    pub fn get(&self, address: u64) -> Option<u64> {
+        match self {
+            Resolver::Table(t) => match t.get(address) {
+                NONE => None,
+                id => Some(u64::from(id)),
+            },
+            Resolver::Sorted(s) => s.get(address),
+        }
+    }
+}
+
+/// The index of the first object at `address`, by a linear scan: for one lookup, where
+/// building a table would cost as much.
+pub fn position(addresses: &[u64], address: u64) -> Option<u64> {
+    addresses
+        .iter()
+        .position(|&a| a == address)
+        .map(|i| i as u64)
+}
+
 #[inline]
 fn slot(address: u64, multiplier: u64, shift: u32) -> usize {
     (address.wrapping_mul(multiplier) >> shift) as usize
@@ -155,5 +236,29 @@ mod tests {
         assert!(AddressTable::build(&[5, 0, 5]).is_err());
         assert!(AddressTable::build(&[0, 3, 0]).is_err());
         assert_eq!(AddressTable::build(&[]).unwrap().get(0), NONE);
+    }
+
+    #[test]
+    fn resolver_falls_back_on_duplicates_and_agrees_elsewhere() {
+        let unique = [7u64, 0, 3, 1 << 40];
+        let dup = [7u64, 0, 7, 1 << 40];
+        assert!(matches!(Resolver::new(&unique), Resolver::Table(_)));
+        assert!(matches!(Resolver::new(&dup), Resolver::Sorted(_)));
+        for addrs in [&unique, &dup] {
+            let (r, s) = (Resolver::new(addrs), Sorted::new(addrs));
+            for probe in [7u64, 0, 3, 1 << 40, 5, u64::MAX] {
+                let got = r.get(probe);
+                assert_eq!(got, s.get(probe));
+                assert_eq!(got.is_some(), addrs.contains(&probe));
+                if let Some(i) = got {
+                    assert_eq!(addrs[i as usize], probe);
+                }
+            }
+        }
+        assert_eq!(position(&dup, 7), Some(0));
+        assert_eq!(position(&dup, 1 << 40), Some(3));
+        assert_eq!(position(&dup, 5), None);
+        let s = Sorted::new(&dup);
+        assert_eq!(s.pairs(), &[(0, 1), (7, 0), (7, 2), (1 << 40, 3)]);
     }
 }
