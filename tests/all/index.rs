@@ -1,4 +1,4 @@
-//! The index cache (`DUMP.hsidx`, see `src/index.rs`) end to end: every analysis command
+//! The index cache (`DUMP.hsidx`, see `src/index/`) end to end: every analysis command
 //! prints the same bytes cold (computing and saving the index), warm (mapping it) and
 //! with `--no-cache`; where the index is written (beside the dump, else the private
 //! cache directory) and when not (`--no-cache`, `HEAPSNAP_NO_CACHE`, small dumps); a
@@ -931,7 +931,7 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// The layout of an index (see `src/index.rs`): a 112-byte header (array count at 72,
+/// The layout of an index (see `src/index/file.rs`): a 112-byte header (array count at 72,
 /// HMAC at 80..112), 32-byte entries (kind, width, offset, len, crc, reserved), arrays.
 const HEADER_BYTES: usize = 112;
 const ENTRY_BYTES: usize = 32;
@@ -1054,7 +1054,7 @@ impl Ix {
     }
 }
 
-/// Array kinds of the index (see `src/index.rs`).
+/// Array kinds of the index (see `src/index/file.rs`).
 mod kind {
     pub const FWD: u32 = 1;
     pub const ROOTS: u32 = 3;
