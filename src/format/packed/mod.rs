@@ -10,7 +10,7 @@
 //! anything depends on it, buffers grow only with data actually decompressed, and the
 //! rebuilt dump must match the SHA-256 in the header.
 //!
-//! The parts: [`header`] (the fixed records and their checks), `codec` (the section
+//! The parts: `header` (the fixed records and their checks), `codec` (the section
 //! codings of SPEC 9.3, both ways), `unpack` and `pack`.
 
 mod codec;
