@@ -133,7 +133,11 @@ mod tests {
         assert!(!tmp.exists());
         let long = dir.join("d".repeat(250));
         assert!(temp_name(&long).file_name().unwrap().len() <= 255);
-        write_atomically(&long, |w| Ok(w.write_all(b"x").unwrap())).unwrap();
+        write_atomically(&long, |w| {
+            w.write_all(b"x").unwrap();
+            Ok(())
+        })
+        .unwrap();
         std::fs::remove_file(&long).unwrap();
 
         let mut g = AtomicFile::create(&dest).unwrap();
