@@ -28,6 +28,7 @@ pub mod graph;
 pub mod index;
 pub mod memory;
 pub mod names;
+pub mod output;
 pub mod progress;
 pub mod report;
 pub mod snapshot;

@@ -6,10 +6,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::out_err;
 use crate::error::Result;
-use crate::report::json::write_envelope;
 use crate::report::text::escape;
+use crate::report::{emit, Output};
 use crate::snapshot::{Snapshot, Verify};
 
 #[derive(Serialize)]
@@ -46,10 +45,15 @@ pub(super) fn run<W: Write>(path: &Path, json: bool, out: &mut W) -> Result<()> 
         roots: snap.roots().len(),
         values: snap.values().len(),
     };
-    if json {
-        return write_envelope(out, "check", &d);
-    }
-    writeln!(
+    emit(out, json, &d)
+}
+
+impl Output for CheckData {
+    const KIND: &'static str = "check";
+
+    fn text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let d = self;
+        writeln!(
         out,
         "ok: {}: {} objects, {} edges ({} dangling), {} types, {} strings, {} roots (+{} refcount surplus), {} values (format {}.{})",
         escape(&d.path),
@@ -64,5 +68,5 @@ pub(super) fn run<W: Write>(path: &Path, json: bool, out: &mut W) -> Result<()> 
         d.format.0,
         d.format.1
     )
-    .map_err(out_err)
+    }
 }

@@ -4,12 +4,12 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{analyze, open, out_err, write_summary, ObjectJson};
+use super::{analyze, open, write_summary, ObjectJson};
 use crate::analysis::{EdgeSet, Needs, Summary};
 use crate::cli::DumpArgs;
 use crate::error::Result;
-use crate::report::json::write_envelope;
 use crate::report::text::{count, escape, short_bytes};
+use crate::report::{emit, Output};
 
 /// Members of the example cycle listed per group.
 const EXAMPLE_MEMBERS: usize = 8;
@@ -103,58 +103,59 @@ pub(super) fn run<W: Write>(
             })
             .collect(),
     };
-    if args.json {
-        return write_envelope(out, "cycles", &data);
+    emit(out, args.json, &data)
+}
+
+impl Output for CyclesData {
+    const KIND: &'static str = "cycles";
+
+    fn text(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        let data = self;
+        if data.groups.is_empty() {
+            writeln!(w, "no reference cycles")?;
+        } else {
+            writeln!(
+                w,
+                "{} reference cycles in {} groups{}",
+                count(data.cycles),
+                count(data.group_count),
+                if data.all_edges {
+                    " (all edges)"
+                } else {
+                    " (housekeeping edges left out; --all-edges keeps them)"
+                }
+            )?;
+            writeln!(
+                w,
+                "{:>9}  {:>9}  {:>10}  {:>10}  {:>9}  types per cycle",
+                "cycles", "objects", "shallow", "retained", "reachable"
+            )?;
+        }
+        for g in &data.groups {
+            let line = types_line(
+                g.types.iter().map(|t| (t.ty.as_str(), t.count)),
+                g.finalizer,
+            );
+            writeln!(
+                w,
+                "{:>9}  {:>9}  {:>10}  {:>10}  {:>9}  {line}",
+                count(g.cycles),
+                count(g.objects),
+                short_bytes(g.shallow),
+                short_bytes(g.retained),
+                count(g.reachable_cycles)
+            )?;
+            writeln!(w, "{}", example_line(&g.example, g.example_size))?;
+        }
+        if data.groups.len() < data.group_count as usize {
+            writeln!(
+                w,
+                "({} more groups; -n 0 shows all)",
+                count(data.group_count - data.groups.len() as u64)
+            )?;
+        }
+        write_summary(&data.summary, w)
     }
-    let w = out;
-    if data.groups.is_empty() {
-        writeln!(w, "no reference cycles").map_err(out_err)?;
-    } else {
-        writeln!(
-            w,
-            "{} reference cycles in {} groups{}",
-            count(data.cycles),
-            count(data.group_count),
-            if all_edges {
-                " (all edges)"
-            } else {
-                " (housekeeping edges left out; --all-edges keeps them)"
-            }
-        )
-        .map_err(out_err)?;
-        writeln!(
-            w,
-            "{:>9}  {:>9}  {:>10}  {:>10}  {:>9}  types per cycle",
-            "cycles", "objects", "shallow", "retained", "reachable"
-        )
-        .map_err(out_err)?;
-    }
-    for g in &data.groups {
-        let line = types_line(
-            g.types.iter().map(|t| (t.ty.as_str(), t.count)),
-            g.finalizer,
-        );
-        writeln!(
-            w,
-            "{:>9}  {:>9}  {:>10}  {:>10}  {:>9}  {line}",
-            count(g.cycles),
-            count(g.objects),
-            short_bytes(g.shallow),
-            short_bytes(g.retained),
-            count(g.reachable_cycles)
-        )
-        .map_err(out_err)?;
-        writeln!(w, "{}", example_line(&g.example, g.example_size)).map_err(out_err)?;
-    }
-    if data.groups.len() < data.group_count as usize {
-        writeln!(
-            w,
-            "({} more groups; -n 0 shows all)",
-            count(data.group_count - data.groups.len() as u64)
-        )
-        .map_err(out_err)?;
-    }
-    write_summary(&a, w)
 }
 
 /// A cycle group's types in one line: `Parent + Child x2 + 3 more types`, escaped, with

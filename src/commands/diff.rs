@@ -9,15 +9,15 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{analyze, out_err, ObjectJson};
+use super::{analyze, ObjectJson};
 use crate::analysis::diff::{self as d, Side, TypeTable};
 use crate::analysis::{Analysis, EdgeSet, Needs};
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
 use crate::names::{self, TypeNames};
 use crate::progress::timing;
-use crate::report::json::write_envelope;
 use crate::report::text::{count, escape, quote, short_bytes};
+use crate::report::{emit, Output};
 use crate::snapshot::{Snapshot, Verify};
 
 /// Members of an example cycle listed per group.
@@ -384,10 +384,15 @@ pub(super) fn run<W: Write>(
         more_new_cycles: (cycles.len() - n_cycles) as u64,
         survivors,
     };
-    if json {
-        return write_envelope(out, "diff", &data);
+    emit(out, json, &data)
+}
+
+impl Output for DiffData {
+    const KIND: &'static str = "diff";
+
+    fn text(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        write_text(w, self)
     }
-    write_text(out, &data)
 }
 
 /// Why `v` (a child of the super-root in the dominator tree) is there.
@@ -529,20 +534,19 @@ fn what(o: &ObjectJson) -> String {
     }
 }
 
-fn write_more<W: Write>(out: &mut W, m: &More, together: &str) -> Result<()> {
+fn write_more(out: &mut dyn Write, m: &More, together: &str) -> std::io::Result<()> {
     if m.count > 0 {
         writeln!(
             out,
             "(+{} more, {} {together}; -n 0 shows all)",
             count(m.count),
             short_bytes(m.bytes)
-        )
-        .map_err(out_err)?;
+        )?;
     }
     Ok(())
 }
 
-fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
+fn write_text(out: &mut dyn Write, data: &DiffData) -> std::io::Result<()> {
     let (old, new) = (data.old, data.new);
     for dump in &data.dumps {
         writeln!(
@@ -552,30 +556,27 @@ fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
             escape(&dump.path),
             count(dump.objects),
             short_bytes(dump.shallow_bytes)
-        )
-        .map_err(out_err)?;
+        )?;
     }
     writeln!(
         out,
         "{new} against {old}: {} objects, {}",
         signed(data.objects_delta),
         signed_bytes(data.shallow_delta)
-    )
-    .map_err(out_err)?;
+    )?;
     for n in &data.notes {
-        writeln!(out, "note: {}", escape(n)).map_err(out_err)?;
+        writeln!(out, "note: {}", escape(n))?;
     }
 
-    writeln!(out, "\ngrowth by type, {new} against {old}").map_err(out_err)?;
+    writeln!(out, "\ngrowth by type, {new} against {old}")?;
     if data.types.is_empty() {
-        writeln!(out, "  no type changed").map_err(out_err)?;
+        writeln!(out, "  no type changed")?;
     } else {
         writeln!(
             out,
             "{:>12}  {:>10}  {:>10}  {:>11}  type",
             "count", "+count", "shallow", "+shallow"
-        )
-        .map_err(out_err)?;
+        )?;
         for t in &data.types {
             writeln!(
                 out,
@@ -585,28 +586,25 @@ fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
                 short_bytes(t.shallow_new),
                 signed_bytes(t.shallow_delta),
                 escape(&t.ty)
-            )
-            .map_err(out_err)?;
+            )?;
         }
         if data.more_types > 0 {
             writeln!(
                 out,
                 "({} more types; -n 0 shows all)",
                 count(data.more_types)
-            )
-            .map_err(out_err)?;
+            )?;
         }
     }
 
     writeln!(
         out,
         "\nnew retainers: objects not in {old}, topmost in {new}'s dominator tree"
-    )
-    .map_err(out_err)?;
+    )?;
     if data.new_retainers.is_empty() {
-        writeln!(out, "  none").map_err(out_err)?;
+        writeln!(out, "  none")?;
     } else {
-        writeln!(out, "{:>10}  {:>10}  object", "retained", "shallow").map_err(out_err)?;
+        writeln!(out, "{:>10}  {:>10}  object", "retained", "shallow")?;
         for r in &data.new_retainers {
             let by = match (&r.held_by, &r.root) {
                 (Some(h), _) => format!("held by {}", what(h)),
@@ -619,8 +617,7 @@ fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
                 short_bytes(r.object.retained.unwrap_or(0)),
                 short_bytes(r.object.shallow),
                 what(&r.object)
-            )
-            .map_err(out_err)?;
+            )?;
         }
         write_more(out, &data.more_new_retainers, "retained together")?;
     }
@@ -629,12 +626,11 @@ fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
         out,
         "\ngrown retainers: in both dumps, retaining more in {new} (not those with a child \
          that grew by half as much)"
-    )
-    .map_err(out_err)?;
+    )?;
     if data.grown_retainers.is_empty() {
-        writeln!(out, "  none").map_err(out_err)?;
+        writeln!(out, "  none")?;
     } else {
-        writeln!(out, "{:>10}  {:>10}  object", "+retained", "retained").map_err(out_err)?;
+        writeln!(out, "{:>10}  {:>10}  object", "+retained", "retained")?;
         for g in &data.grown_retainers {
             writeln!(
                 out,
@@ -643,8 +639,7 @@ fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
                 short_bytes(g.object.retained.unwrap_or(0)),
                 what(&g.object),
                 short_bytes(g.retained_old)
-            )
-            .map_err(out_err)?;
+            )?;
         }
         write_more(out, &data.more_grown_retainers, "gained together")?;
     }
@@ -652,17 +647,15 @@ fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
     writeln!(
         out,
         "\nnew cycles: cycle groups with more cycles in {new} than in {old}"
-    )
-    .map_err(out_err)?;
+    )?;
     if data.new_cycles.is_empty() {
-        writeln!(out, "  none").map_err(out_err)?;
+        writeln!(out, "  none")?;
     } else {
         writeln!(
             out,
             "{:>9}  {:>9}  {:>10}  {:>11}  types per cycle",
             "+cycles", "cycles", "retained", "+retained"
-        )
-        .map_err(out_err)?;
+        )?;
         for c in &data.new_cycles {
             let line = super::cycles::types_line(
                 c.types.iter().map(|t| (t.ty.as_str(), t.count)),
@@ -675,22 +668,19 @@ fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
                 count(c.cycles_new),
                 short_bytes(c.retained_new),
                 signed_bytes(c.retained_delta)
-            )
-            .map_err(out_err)?;
+            )?;
             writeln!(
                 out,
                 "{}",
                 super::cycles::example_line(&c.example, c.example_size)
-            )
-            .map_err(out_err)?;
+            )?;
         }
         if data.more_new_cycles > 0 {
             writeln!(
                 out,
                 "({} more groups; -n 0 shows all)",
                 count(data.more_new_cycles)
-            )
-            .map_err(out_err)?;
+            )?;
         }
     }
 
@@ -700,13 +690,12 @@ fn write_text<W: Write>(out: &mut W, data: &DiffData) -> Result<()> {
     Ok(())
 }
 
-fn write_survivors<W: Write>(out: &mut W, s: &SurvivorsJson) -> Result<()> {
+fn write_survivors(out: &mut dyn Write, s: &SurvivorsJson) -> std::io::Result<()> {
     writeln!(
         out,
         "\nsurvivors: objects born between A and B (not in A) still alive in C (same address, \
          type and size)"
-    )
-    .map_err(out_err)?;
+    )?;
     let unreachable = if s.unreachable > 0 {
         format!(
             "; {} unreachable in C (garbage awaiting collection)",
@@ -722,12 +711,11 @@ fn write_survivors<W: Write>(out: &mut W, s: &SurvivorsJson) -> Result<()> {
         count(s.born),
         short_bytes(s.born_shallow),
         short_bytes(s.alive_shallow)
-    )
-    .map_err(out_err)?;
+    )?;
     if s.types.is_empty() {
         return Ok(());
     }
-    writeln!(out, "{:>12}  {:>10}  type", "count", "shallow").map_err(out_err)?;
+    writeln!(out, "{:>12}  {:>10}  type", "count", "shallow")?;
     for t in &s.types {
         let unreachable = if t.unreachable > 0 {
             format!("  ({} unreachable)", count(t.unreachable))
@@ -740,8 +728,7 @@ fn write_survivors<W: Write>(out: &mut W, s: &SurvivorsJson) -> Result<()> {
             count(t.count),
             short_bytes(t.shallow),
             escape(&t.ty)
-        )
-        .map_err(out_err)?;
+        )?;
         let more = t.count - t.examples.len() as u64;
         writeln!(
             out,
@@ -753,8 +740,7 @@ fn write_survivors<W: Write>(out: &mut W, s: &SurvivorsJson) -> Result<()> {
             } else {
                 String::new()
             }
-        )
-        .map_err(out_err)?;
+        )?;
         for p in &t.paths {
             writeln!(
                 out,
@@ -763,8 +749,7 @@ fn write_survivors<W: Write>(out: &mut W, s: &SurvivorsJson) -> Result<()> {
                 count(p.objects),
                 escape(&p.chain),
                 escape(&p.root)
-            )
-            .map_err(out_err)?;
+            )?;
         }
         if t.more_paths > 0 {
             writeln!(
@@ -772,12 +757,11 @@ fn write_survivors<W: Write>(out: &mut W, s: &SurvivorsJson) -> Result<()> {
                 "{:>12}  ({} more path shapes)",
                 "",
                 count(t.more_paths)
-            )
-            .map_err(out_err)?;
+            )?;
         }
     }
     if s.more_types > 0 {
-        writeln!(out, "({} more types; -n 0 shows all)", count(s.more_types)).map_err(out_err)?;
+        writeln!(out, "({} more types; -n 0 shows all)", count(s.more_types))?;
     }
     Ok(())
 }

@@ -5,14 +5,14 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{analyze, open, out_err, write_summary, ObjectJson};
+use super::{analyze, open, write_summary, ObjectJson};
 use crate::analysis::{Analysis, Needs, Summary};
 use crate::cli::DumpArgs;
 use crate::error::Result;
 use crate::graph::NodeId;
 use crate::names;
-use crate::report::json::write_envelope;
 use crate::report::text::{count, escape, percent, short_bytes};
+use crate::report::{emit, Output};
 
 /// Deepest tree shown (the tree is built recursively).
 const MAX_DEPTH: usize = 100;
@@ -73,21 +73,26 @@ pub(super) fn run<W: Write>(
         tree,
         more,
     };
-    if args.json {
-        return write_envelope(out, "dominators", &data);
+    emit(out, args.json, &data)
+}
+
+impl Output for DominatorsData {
+    const KIND: &'static str = "dominators";
+
+    fn text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let data = self;
+        writeln!(
+            out,
+            "{:>10}  {:>6}  {:>10}  object",
+            "retained", "heap%", "shallow"
+        )?;
+        let total = data.summary.shallow_bytes;
+        for node in &data.tree {
+            write_node(out, node, 0, total)?;
+        }
+        write_more(out, &data.more, 0)?;
+        write_summary(&data.summary, out)
     }
-    writeln!(
-        out,
-        "{:>10}  {:>6}  {:>10}  object",
-        "retained", "heap%", "shallow"
-    )
-    .map_err(out_err)?;
-    let total = data.summary.shallow_bytes;
-    for node in &data.tree {
-        write_node(out, node, 0, total)?;
-    }
-    write_more(out, &data.more, 0)?;
-    write_summary(&a, out)
 }
 
 /// The biggest `limit` children of `v` (by retained size, then id), expanded `depth`
@@ -136,7 +141,7 @@ fn children(
     (nodes, more)
 }
 
-fn write_node<W: Write>(out: &mut W, n: &Node, level: usize, total: u64) -> Result<()> {
+fn write_node(out: &mut dyn Write, n: &Node, level: usize, total: u64) -> std::io::Result<()> {
     let o = &n.object;
     let retained = o.retained.unwrap_or(0);
     let mut what = format!("{} at {}", escape(&o.ty), o.address);
@@ -160,15 +165,14 @@ fn write_node<W: Write>(out: &mut W, n: &Node, level: usize, total: u64) -> Resu
         short_bytes(o.shallow),
         "",
         indent = level * 2
-    )
-    .map_err(out_err)?;
+    )?;
     for c in &n.children {
         write_node(out, c, level + 1, total)?;
     }
     write_more(out, &n.more, level + 1)
 }
 
-fn write_more<W: Write>(out: &mut W, m: &More, level: usize) -> Result<()> {
+fn write_more(out: &mut dyn Write, m: &More, level: usize) -> std::io::Result<()> {
     if m.count == 0 {
         return Ok(());
     }
@@ -183,5 +187,4 @@ fn write_more<W: Write>(out: &mut W, m: &More, level: usize) -> Result<()> {
         short_bytes(m.retained),
         indent = level * 2
     )
-    .map_err(out_err)
 }

@@ -4,8 +4,7 @@
 //! Chrome DevTools `.heapsnapshot` (`report::heapsnapshot`), which needs no analysis:
 //! its readers compute dominators themselves.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
@@ -16,6 +15,7 @@ use crate::cli::{DumpArgs, ExportFormat};
 use crate::error::{Error, Result};
 use crate::format::object_flags;
 use crate::graph::{NodeId, NONE};
+use crate::output::write_atomically;
 use crate::report::heapsnapshot;
 use crate::report::json::write_envelope;
 
@@ -73,12 +73,9 @@ pub(super) fn run<W: Write>(
     let a = analyze(&snap, &args.dump, needs)?;
     match output {
         Some(path) => {
-            let file =
-                File::create(path).map_err(|e| Error::io("cannot create", e).in_file(path))?;
-            let mut w = BufWriter::with_capacity(1 << 20, file);
-            write_rows(&a, format, &mut w)
-                .and_then(|()| w.flush().map_err(out_err))
-                .map_err(|e| e.in_file(path))?;
+            write_atomically(path, |w| {
+                write_rows(&a, format, w).map_err(|e| e.in_file(path))
+            })?;
         }
         None => write_rows(&a, format, out)?,
     }

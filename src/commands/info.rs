@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::format::read::len_u64;
 use crate::format::ROOT_KIND_NAMES;
-use crate::report::json::write_envelope;
 use crate::report::text::{escape, human_bytes, write_rows};
+use crate::report::{emit, Output};
 use crate::snapshot::{Snapshot, Verify};
 
 /// The hint shown when Python objects are under half of the RSS.
@@ -264,14 +264,19 @@ pub(super) fn run<W: Write>(path: &Path, json: bool, no_verify: bool, out: &mut 
     };
     let snap = Snapshot::open(path, verify)?;
     let d = gather(&snap, path).map_err(|e| e.in_file(path))?;
-    if json {
-        return write_envelope(out, "info", &d);
+    emit(out, json, &d)
+}
+
+impl Output for InfoData {
+    const KIND: &'static str = "info";
+
+    fn text(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        write_text(self, w)
     }
-    write_text(&d, out)
 }
 
 /// Writes the text form of an `info` report; every dump-derived string is escaped.
-pub fn write_text<W: Write>(d: &InfoData, out: &mut W) -> Result<()> {
+pub fn write_text(d: &InfoData, out: &mut dyn Write) -> std::io::Result<()> {
     let p = &d.process;
     let mut rows: Vec<(String, String)> = vec![
         (
@@ -377,9 +382,9 @@ pub fn write_text<W: Write>(d: &InfoData, out: &mut W) -> Result<()> {
             },
         ),
     ));
-    write_rows(out, &rows).map_err(super::out_err)?;
+    write_rows(out, &rows)?;
     if let Some(h) = d.hint {
-        writeln!(out, "hint: {h}").map_err(super::out_err)?;
+        writeln!(out, "hint: {h}")?;
     }
     Ok(())
 }

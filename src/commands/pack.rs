@@ -4,17 +4,17 @@
 //! what it wrote.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 use serde::Serialize;
 
-use super::out_err;
 use crate::cli::DumpArgs;
 use crate::error::{Error, Result};
 use crate::format::packed::{self, PackStats};
-use crate::report::json::write_envelope;
+use crate::output::write_atomically;
 use crate::report::text::escape;
+use crate::report::{emit, Output};
 use crate::snapshot::{Snapshot, Verify};
 
 #[derive(Serialize)]
@@ -70,20 +70,25 @@ pub(super) fn pack<W: Write>(
         },
         level,
     };
-    if args.json {
-        return write_envelope(out, "pack", &data);
+    emit(out, args.json, &data)
+}
+
+impl Output for PackData {
+    const KIND: &'static str = "pack";
+
+    fn text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let data = self;
+        writeln!(
+            out,
+            "packed {} into {}: {} bytes -> {} bytes ({:.1}x, {:.1} bytes/object)",
+            escape(&data.input),
+            escape(&data.output),
+            data.dump_bytes,
+            data.packed_bytes,
+            data.dump_bytes as f64 / data.packed_bytes.max(1) as f64,
+            data.bytes_per_object
+        )
     }
-    writeln!(
-        out,
-        "packed {} into {}: {} bytes -> {} bytes ({:.1}x, {:.1} bytes/object)",
-        escape(&data.input),
-        escape(&data.output),
-        data.dump_bytes,
-        data.packed_bytes,
-        data.dump_bytes as f64 / data.packed_bytes.max(1) as f64,
-        data.bytes_per_object
-    )
-    .map_err(out_err)
 }
 
 pub(super) fn unpack<W: Write>(args: &DumpArgs, output: &Path, out: &mut W) -> Result<()> {
@@ -120,39 +125,21 @@ pub(super) fn unpack<W: Write>(args: &DumpArgs, output: &Path, out: &mut W) -> R
         dump_bytes: header.dump_len,
         packed_bytes: map.len() as u64,
     };
-    if args.json {
-        return write_envelope(out, "unpack", &data);
-    }
-    writeln!(
-        out,
-        "unpacked {} into {}: {} objects, {} bytes",
-        escape(&data.input),
-        escape(&data.output),
-        data.objects,
-        data.dump_bytes
-    )
-    .map_err(out_err)
+    emit(out, args.json, &data)
 }
 
-/// Runs `f` on a buffered writer to `output`'s temporary name and renames it onto
-/// `output` when `f` succeeds; removes it otherwise. Errors name `output`.
-pub(super) fn write_atomically<T>(
-    output: &Path,
-    f: impl FnOnce(&mut BufWriter<File>) -> Result<T>,
-) -> Result<T> {
-    let mut tmp = output.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let file = File::create(&tmp).map_err(|e| Error::io("cannot create", e).in_file(&tmp))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let result = f(&mut w).and_then(|v| {
-        w.flush()
-            .map_err(|e| Error::io("cannot write", e).in_file(output))?;
-        std::fs::rename(&tmp, output).map_err(|e| Error::io("cannot rename", e).in_file(output))?;
-        Ok(v)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+impl Output for UnpackData {
+    const KIND: &'static str = "unpack";
+
+    fn text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let data = self;
+        writeln!(
+            out,
+            "unpacked {} into {}: {} objects, {} bytes",
+            escape(&data.input),
+            escape(&data.output),
+            data.objects,
+            data.dump_bytes
+        )
     }
-    result
 }

@@ -7,15 +7,15 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{analyze, open, out_err, write_summary, ObjectJson};
+use super::{analyze, open, write_summary, ObjectJson};
 use crate::analysis::paths::Step as PathStep;
 use crate::analysis::{Analysis, Needs, Summary};
 use crate::cli::DumpArgs;
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
 use crate::names;
-use crate::report::json::write_envelope;
 use crate::report::text::{count, escape};
+use crate::report::{emit, Output};
 
 #[derive(Serialize)]
 struct ObjectPaths {
@@ -24,6 +24,9 @@ struct ObjectPaths {
     /// Distance from the nearest root, absent if unreachable.
     depth: Option<u32>,
     paths: Vec<PathJson>,
+    /// Why the target is a root (text only).
+    #[serde(skip)]
+    target_root: String,
 }
 
 /// One retention path as `path` prints it; `report` embeds the same.
@@ -134,65 +137,74 @@ fn object_paths<W: Write>(
         target: ObjectJson::new(a, v),
         depth: a.paths().depth(v),
         paths: paths.iter().map(|p| path_json(a, p)).collect(),
+        target_root: root_of(a, v),
     };
-    if json {
-        return write_envelope(out, "path", &data);
-    }
-    let t = &data.target;
-    let what = format!("{} at {}", escape(&t.ty), t.address);
-    match data.depth {
-        None => writeln!(
-            out,
-            "{what} is not reachable from any root: it is garbage awaiting collection"
-        ),
-        Some(0) => writeln!(out, "{what} is itself a root: {}", escape(&root_of(a, v))),
-        Some(d) => writeln!(
-            out,
-            "{what} is alive: {} path{} shown, the shortest {} reference{} long",
-            data.paths.len(),
-            if data.paths.len() == 1 { "" } else { "s" },
-            d,
-            if d == 1 { "" } else { "s" }
-        ),
-    }
-    .map_err(out_err)?;
-    for (i, p) in data.paths.iter().enumerate() {
-        if data.depth == Some(0) {
-            break;
-        }
-        writeln!(out, "\npath {} from {}:", i + 1, escape(&p.root)).map_err(out_err)?;
-        writeln!(out, "  {}", escape(&p.chain)).map_err(out_err)?;
-        for s in &p.steps {
-            let o = &s.object;
-            let value = o
-                .value
-                .as_ref()
-                .map(|v| {
-                    let clipped: String = v.chars().take(names::PREVIEW_CHARS).collect();
-                    format!(" {}", crate::report::text::quote(&clipped))
-                })
-                .unwrap_or_default();
-            writeln!(
+    emit(out, json, &data)
+}
+
+impl Output for ObjectPaths {
+    const KIND: &'static str = "path";
+
+    fn text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let data = self;
+        let t = &data.target;
+        let what = format!("{} at {}", escape(&t.ty), t.address);
+        match data.depth {
+            None => writeln!(
                 out,
-                "    {:<24} {}{} at {}",
-                escape(
-                    s.edge
-                        .as_deref()
-                        .unwrap_or(if std::ptr::eq(s, &p.steps[0]) {
-                            ""
-                        } else {
-                            "->"
-                        })
-                ),
-                escape(&o.ty),
-                value,
-                o.address
-            )
-            .map_err(out_err)?;
+                "{what} is not reachable from any root: it is garbage awaiting collection"
+            ),
+            Some(0) => writeln!(
+                out,
+                "{what} is itself a root: {}",
+                escape(&data.target_root)
+            ),
+            Some(d) => writeln!(
+                out,
+                "{what} is alive: {} path{} shown, the shortest {} reference{} long",
+                data.paths.len(),
+                if data.paths.len() == 1 { "" } else { "s" },
+                d,
+                if d == 1 { "" } else { "s" }
+            ),
+        }?;
+        for (i, p) in data.paths.iter().enumerate() {
+            if data.depth == Some(0) {
+                break;
+            }
+            writeln!(out, "\npath {} from {}:", i + 1, escape(&p.root))?;
+            writeln!(out, "  {}", escape(&p.chain))?;
+            for s in &p.steps {
+                let o = &s.object;
+                let value = o
+                    .value
+                    .as_ref()
+                    .map(|v| {
+                        let clipped: String = v.chars().take(names::PREVIEW_CHARS).collect();
+                        format!(" {}", crate::report::text::quote(&clipped))
+                    })
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "    {:<24} {}{} at {}",
+                    escape(
+                        s.edge
+                            .as_deref()
+                            .unwrap_or(if std::ptr::eq(s, &p.steps[0]) {
+                                ""
+                            } else {
+                                "->"
+                            })
+                    ),
+                    escape(&o.ty),
+                    value,
+                    o.address
+                )?;
+            }
         }
+        writeln!(out)?;
+        write_summary(&data.summary, out)
     }
-    writeln!(out).map_err(out_err)?;
-    write_summary(a, out)
 }
 
 fn type_paths<W: Write>(
@@ -262,44 +274,47 @@ fn type_paths<W: Write>(
             })
             .collect(),
     };
-    if json {
-        return write_envelope(out, "path", &data);
-    }
-    writeln!(
-        out,
-        "{} instances of {}{}",
-        count(instances),
-        escape(name),
-        if unreachable > 0 {
-            format!(
-                " ({} unreachable: garbage awaiting collection)",
-                count(unreachable)
-            )
-        } else {
-            String::new()
+    emit(out, json, &data)
+}
+
+impl Output for TypePaths {
+    const KIND: &'static str = "path";
+
+    fn text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let data = self;
+        writeln!(
+            out,
+            "{} instances of {}{}",
+            count(data.instances),
+            escape(&data.ty),
+            if data.unreachable_instances > 0 {
+                format!(
+                    " ({} unreachable: garbage awaiting collection)",
+                    count(data.unreachable_instances)
+                )
+            } else {
+                String::new()
+            }
+        )?;
+        for g in &data.groups {
+            writeln!(
+                out,
+                "\n{} reached by: {}\n  from {} (e.g. {} at {})",
+                count(g.instances),
+                escape(&g.chain),
+                escape(&g.root),
+                escape(&g.example.ty),
+                g.example.address
+            )?;
         }
-    )
-    .map_err(out_err)?;
-    for g in &data.groups {
-        writeln!(
-            out,
-            "\n{} reached by: {}\n  from {} (e.g. {} at {})",
-            count(g.instances),
-            escape(&g.chain),
-            escape(&g.root),
-            escape(&g.example.ty),
-            g.example.address
-        )
-        .map_err(out_err)?;
+        if data.more_groups > 0 {
+            writeln!(
+                out,
+                "\n({} more path shapes; -k raises the number shown)",
+                count(data.more_groups)
+            )?;
+        }
+        writeln!(out)?;
+        write_summary(&data.summary, out)
     }
-    if data.more_groups > 0 {
-        writeln!(
-            out,
-            "\n({} more path shapes; -k raises the number shown)",
-            count(data.more_groups)
-        )
-        .map_err(out_err)?;
-    }
-    writeln!(out).map_err(out_err)?;
-    write_summary(a, out)
 }

@@ -17,14 +17,13 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::out_err;
-use super::pack::write_atomically;
 use crate::cli::DumpArgs;
 use crate::error::{Error, Result};
 use crate::format::writer::{write_columns, Columns};
 use crate::format::{FactRecord, RootRecord, TypeRecord, ValueRecord, FORMAT_MINOR, LABEL_KEY_BIT};
-use crate::report::json::write_envelope;
+use crate::output::write_atomically;
 use crate::report::text::escape;
+use crate::report::{emit, Output};
 use crate::snapshot::{Snapshot, Verify};
 
 /// VALUES kind NAME (SPEC 4.7); every other kind is a preview.
@@ -310,17 +309,22 @@ pub(super) fn run<W: Write>(
         strings_before: snap.string_count() as u64,
         strings_after: outcome.strings_after,
     };
-    if args.json {
-        return write_envelope(out, "redact", &data);
+    emit(out, args.json, &data)
+}
+
+impl Output for RedactData {
+    const KIND: &'static str = "redact";
+
+    fn text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let data = self;
+        writeln!(
+            out,
+            "wrote {}: {} previews removed, {} names replaced, {} of {} strings kept",
+            escape(&data.output),
+            data.previews_removed,
+            data.names_replaced,
+            data.strings_after,
+            data.strings_before
+        )
     }
-    writeln!(
-        out,
-        "wrote {}: {} previews removed, {} names replaced, {} of {} strings kept",
-        escape(&data.output),
-        data.previews_removed,
-        data.names_replaced,
-        data.strings_after,
-        data.strings_before
-    )
-    .map_err(out_err)
 }

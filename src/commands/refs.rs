@@ -205,15 +205,16 @@ pub(super) fn run<W: Write>(
         write_envelope(&mut buf, "refs", &data)?;
     } else {
         match o.format {
-            RefsFormat::Text => write_text(&data, o.back, &mut buf)?,
-            RefsFormat::Dot => write_dot(&data, o.back, &mut buf)?,
+            RefsFormat::Text => write_text(&data, o.back, &mut buf).map_err(out_err)?,
+            RefsFormat::Dot => write_dot(&data, o.back, &mut buf).map_err(out_err)?,
             RefsFormat::Svg => write_svg(&data, o.back, o.depth, &mut buf),
         }
     }
     match output {
-        Some(path) => {
-            std::fs::write(path, &buf).map_err(|e| Error::io("cannot write", e).in_file(path))
-        }
+        Some(path) => crate::output::write_atomically(path, |w| {
+            w.write_all(&buf)
+                .map_err(|e| Error::io("cannot write", e).in_file(path))
+        }),
         None => out.write_all(&buf).map_err(out_err),
     }
 }
@@ -242,7 +243,7 @@ enum Item<'a> {
 }
 
 /// An indented tree in discovery order; an object reached again is shown by reference.
-fn write_text(d: &RefsData, back: bool, out: &mut Vec<u8>) -> Result<()> {
+fn write_text(d: &RefsData, back: bool, out: &mut Vec<u8>) -> std::io::Result<()> {
     let mut kids: Vec<Vec<(usize, Option<&str>)>> = vec![Vec::new(); d.objects.len()];
     for r in &d.references {
         let (parent, child) = if back { (r.to, r.from) } else { (r.from, r.to) };
@@ -259,8 +260,7 @@ fn write_text(d: &RefsData, back: bool, out: &mut Vec<u8>) -> Result<()> {
                     "",
                     count(d.objects[owner].more),
                     indent = level * 2
-                )
-                .map_err(out_err)?;
+                )?;
                 continue;
             }
             Item::Node(i, level, label) => (i, level, label),
@@ -282,8 +282,7 @@ fn write_text(d: &RefsData, back: bool, out: &mut Vec<u8>) -> Result<()> {
                 "",
                 escape(&n.object.ty),
                 n.object.address
-            )
-            .map_err(out_err)?;
+            )?;
             continue;
         }
         printed[i] = true;
@@ -294,7 +293,7 @@ fn write_text(d: &RefsData, back: bool, out: &mut Vec<u8>) -> Result<()> {
         if n.in_cycle {
             marks.push_str(" [cycle]");
         }
-        writeln!(out, "{:indent$}{arrow}{}{marks}", "", describe(&n.object)).map_err(out_err)?;
+        writeln!(out, "{:indent$}{arrow}{}{marks}", "", describe(&n.object))?;
         if n.more > 0 {
             stack.push(Item::More(i, level + 1));
         }
@@ -306,8 +305,7 @@ fn write_text(d: &RefsData, back: bool, out: &mut Vec<u8>) -> Result<()> {
         writeln!(
             out,
             "(limits reached: raise --max-nodes or --fanout to see more)"
-        )
-        .map_err(out_err)?;
+        )?;
     }
     Ok(())
 }
@@ -333,18 +331,16 @@ fn dot_str(lines: &[String]) -> String {
     format!("\"{}\"", parts.join("\\n"))
 }
 
-fn write_dot(d: &RefsData, back: bool, out: &mut Vec<u8>) -> Result<()> {
+fn write_dot(d: &RefsData, back: bool, out: &mut Vec<u8>) -> std::io::Result<()> {
     writeln!(
         out,
         "digraph {} {{",
         if back { "referrers" } else { "referents" }
-    )
-    .map_err(out_err)?;
+    )?;
     writeln!(
         out,
         "  node [shape=box, fontname=\"monospace\", fontsize=10];"
-    )
-    .map_err(out_err)?;
+    )?;
     for (i, n) in d.objects.iter().enumerate() {
         let o = &n.object;
         let mut label = vec![o.ty.clone(), format!("{} ({} B)", o.address, o.shallow)];
@@ -370,7 +366,7 @@ fn write_dot(d: &RefsData, back: bool, out: &mut Vec<u8>) -> Result<()> {
         } else {
             format!(", {}", style.join(", "))
         };
-        writeln!(out, "  n{i} [label={}{extra}];", dot_str(&label)).map_err(out_err)?;
+        writeln!(out, "  n{i} [label={}{extra}];", dot_str(&label))?;
     }
     for r in &d.references {
         match &r.label {
@@ -382,10 +378,9 @@ fn write_dot(d: &RefsData, back: bool, out: &mut Vec<u8>) -> Result<()> {
                 dot_str(std::slice::from_ref(l))
             ),
             None => writeln!(out, "  n{} -> n{};", r.from, r.to),
-        }
-        .map_err(out_err)?;
+        }?;
     }
-    writeln!(out, "}}").map_err(out_err)
+    writeln!(out, "}}")
 }
 
 /// The neighbourhood as an SVG picture.

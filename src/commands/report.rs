@@ -38,16 +38,17 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::path::{path_json, PathJson};
-use super::{analyze, open, out_err, ObjectJson};
+use super::{analyze, open, ObjectJson};
 use crate::analysis::{diff, Analysis, Needs};
 use crate::cli::DumpArgs;
 use crate::error::{Error, Result};
 use crate::format::type_flags::HEAP_TYPE;
 use crate::graph::{NodeId, NONE};
 use crate::names::{self, TypeNames};
+use crate::output::AtomicFile;
 use crate::report::html;
-use crate::report::json::write_envelope;
 use crate::report::text::{count, escape, percent, short_bytes};
+use crate::report::{emit, Output};
 use crate::snapshot::{Snapshot, Verify};
 
 /// A suspect retains more than this percentage of the heap.
@@ -306,42 +307,45 @@ pub(super) fn run<W: Write>(
             })
             .collect(),
     };
-    if args.json {
-        return write_envelope(out, "report", &written);
-    }
-    writeln!(
-        out,
-        "wrote {} ({})",
-        escape(&written.output),
-        short_bytes(written.bytes)
-    )
-    .map_err(out_err)?;
-    if written.suspects.is_empty() {
+    emit(out, args.json, &written)
+}
+
+impl Output for Written {
+    const KIND: &'static str = "report";
+
+    fn text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let written = self;
         writeln!(
             out,
-            "no leak suspect: no object retains more than {SUSPECT_PERCENT}% of the heap"
-        )
-        .map_err(out_err)?;
-    } else {
-        writeln!(
+            "wrote {} ({})",
+            escape(&written.output),
+            short_bytes(written.bytes)
+        )?;
+        if written.suspects.is_empty() {
+            writeln!(
+                out,
+                "no leak suspect: no object retains more than {SUSPECT_PERCENT}% of the heap"
+            )?;
+        } else {
+            writeln!(
             out,
             "leak suspects (objects retaining more than {SUSPECT_PERCENT}% of the heap, where it accumulates):"
         )
-        .map_err(out_err)?;
+        ?;
+        }
+        for s in &written.suspects {
+            writeln!(
+                out,
+                "  {:>5.1}%  {:>10}  {} at {}: {}",
+                s.heap_percent,
+                short_bytes(s.object.retained.unwrap_or(0)),
+                escape(&s.object.ty),
+                s.object.address,
+                escape(&s.summary)
+            )?;
+        }
+        Ok(())
     }
-    for s in &written.suspects {
-        writeln!(
-            out,
-            "  {:>5.1}%  {:>10}  {} at {}: {}",
-            s.heap_percent,
-            short_bytes(s.object.retained.unwrap_or(0)),
-            escape(&s.object.ty),
-            s.object.address,
-            escape(&s.summary)
-        )
-        .map_err(out_err)?;
-    }
-    Ok(())
 }
 
 /// The line under the title: Python, platform, pid, time (raw: the page escapes it).
@@ -365,18 +369,12 @@ fn subtitle(d: &DumpFacts) -> String {
 /// Writes `bytes` to `path` through a temporary file beside it, renamed when complete:
 /// a reader never sees half a report.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = std::fs::write(&tmp, bytes)
-        .map_err(|e| Error::io("cannot write report", e))
-        .and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot write report", e))
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| e.in_file(path))
+    AtomicFile::create_io(path)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.commit()
+        })
+        .map_err(|e| Error::io("cannot write report", e).in_file(path))
 }
 
 fn gather(a: &Analysis<'_>, path: &Path, growth: Option<Growth>) -> ReportData {

@@ -1,15 +1,14 @@
 //! `heapsnap synth`: write a synthetic heap-shaped dump (see [`crate::synth`]). The file
 //! is written under a temporary name and renamed when complete.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
 
-use super::out_err;
 use crate::error::{Error, Result};
-use crate::report::json::write_envelope;
+use crate::output::write_atomically;
+use crate::report::{emit, Output};
 use crate::synth::{generate, Params};
 
 #[derive(Serialize)]
@@ -30,23 +29,9 @@ pub(super) fn run<W: Write>(p: &Params, output: &Path, json: bool, out: &mut W) 
     if p.objects > (u32::MAX as u64) - 2 {
         return Err(Error::input("--objects must be below 2^32 - 2"));
     }
-    let mut tmp = output.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let file = File::create(&tmp).map_err(|e| Error::io("cannot create", e).in_file(&tmp))?;
-    let progress = crate::progress::phase("generating");
-    let result = generate(p, BufWriter::with_capacity(1 << 22, file)).and_then(|written| {
-        std::fs::rename(&tmp, output)
-            .map_err(|e| Error::io("cannot rename", e).in_file(output))
-            .map(|()| written)
-    });
-    drop(progress);
-    let written = match result {
-        Ok(w) => w,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.in_file(output));
-        }
+    let written = {
+        let _p = crate::progress::phase("generating");
+        write_atomically(output, |w| generate(p, w).map_err(|e| e.in_file(output)))?
     };
     let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     let data = SynthData {
@@ -56,16 +41,21 @@ pub(super) fn run<W: Write>(p: &Params, output: &Path, json: bool, out: &mut W) 
         bytes,
         seed: p.seed,
     };
-    if json {
-        return write_envelope(out, "synth", &data);
+    emit(out, json, &data)
+}
+
+impl Output for SynthData {
+    const KIND: &'static str = "synth";
+
+    fn text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let data = self;
+        writeln!(
+            out,
+            "wrote {}: {} objects, {} edges, {} bytes",
+            crate::report::text::escape(&data.output),
+            data.objects,
+            data.edges,
+            data.bytes
+        )
     }
-    writeln!(
-        out,
-        "wrote {}: {} objects, {} edges, {} bytes",
-        crate::report::text::escape(&data.output),
-        data.objects,
-        data.edges,
-        data.bytes
-    )
-    .map_err(out_err)
 }

@@ -4,12 +4,12 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{analyze, open, out_err, write_summary};
+use super::{analyze, open, write_summary};
 use crate::analysis::{Needs, Summary};
 use crate::cli::{DumpArgs, TopBy};
 use crate::error::Result;
-use crate::report::json::write_envelope;
 use crate::report::text::{count, escape, percent, short_bytes};
+use crate::report::{emit, Output};
 
 #[derive(Serialize)]
 struct TopData {
@@ -86,50 +86,53 @@ pub(super) fn run<W: Write>(args: &DumpArgs, by: TopBy, limit: usize, out: &mut 
             .collect(),
         summary,
     };
-    if args.json {
-        return write_envelope(out, "top", &data);
-    }
-    let w = out;
-    if retained {
-        writeln!(
-            w,
-            "{:>12}  {:>10}  {:>10}  {:>6}  type",
-            "count", "shallow", "retained", "heap%"
-        )
-    } else {
-        writeln!(
-            w,
-            "{:>12}  {:>10}  {:>6}  type",
-            "count", "shallow", "heap%"
-        )
-    }
-    .map_err(out_err)?;
-    for r in &data.types {
-        let mut ty = escape(&r.ty).into_owned();
-        if r.unreachable > 0 {
-            ty.push_str(&format!("  ({} unreachable)", count(r.unreachable)));
-        }
-        match r.retained {
-            Some(ret) => writeln!(
+    emit(out, args.json, &data)
+}
+
+impl Output for TopData {
+    const KIND: &'static str = "top";
+
+    fn text(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        let data = self;
+        if data.by == "retained" {
+            writeln!(
                 w,
-                "{:>12}  {:>10}  {:>10}  {:>6.1}  {ty}",
-                count(r.count),
-                short_bytes(r.shallow),
-                short_bytes(ret),
-                r.heap_percent
-            ),
-            None => writeln!(
+                "{:>12}  {:>10}  {:>10}  {:>6}  type",
+                "count", "shallow", "retained", "heap%"
+            )
+        } else {
+            writeln!(
                 w,
-                "{:>12}  {:>10}  {:>6.1}  {ty}",
-                count(r.count),
-                short_bytes(r.shallow),
-                r.heap_percent
-            ),
+                "{:>12}  {:>10}  {:>6}  type",
+                "count", "shallow", "heap%"
+            )
+        }?;
+        for r in &data.types {
+            let mut ty = escape(&r.ty).into_owned();
+            if r.unreachable > 0 {
+                ty.push_str(&format!("  ({} unreachable)", count(r.unreachable)));
+            }
+            match r.retained {
+                Some(ret) => writeln!(
+                    w,
+                    "{:>12}  {:>10}  {:>10}  {:>6.1}  {ty}",
+                    count(r.count),
+                    short_bytes(r.shallow),
+                    short_bytes(ret),
+                    r.heap_percent
+                ),
+                None => writeln!(
+                    w,
+                    "{:>12}  {:>10}  {:>6.1}  {ty}",
+                    count(r.count),
+                    short_bytes(r.shallow),
+                    r.heap_percent
+                ),
+            }?;
         }
-        .map_err(out_err)?;
+        if data.more_types > 0 {
+            writeln!(w, "({} more types; -n 0 shows all)", count(data.more_types))?;
+        }
+        write_summary(&data.summary, w)
     }
-    if data.more_types > 0 {
-        writeln!(w, "({} more types; -n 0 shows all)", count(data.more_types)).map_err(out_err)?;
-    }
-    write_summary(&a, w)
 }

@@ -19,7 +19,11 @@ struct Envelope<'a, T: Serialize> {
 }
 
 /// Writes `data` wrapped in the envelope for command `kind`, as one line.
-pub fn write_envelope<W: Write, T: Serialize>(out: &mut W, kind: &str, data: &T) -> Result<()> {
+pub fn write_envelope<W: Write + ?Sized, T: Serialize>(
+    out: &mut W,
+    kind: &str,
+    data: &T,
+) -> Result<()> {
     let env = Envelope {
         schema: SCHEMA,
         kind,

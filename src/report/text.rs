@@ -7,7 +7,7 @@ use std::io::{self, Write};
 pub use crate::escape::{escape, quote};
 
 /// Writes `(label, value)` rows with the values aligned in one column.
-pub fn write_rows<W: Write>(out: &mut W, rows: &[(String, String)]) -> io::Result<()> {
+pub fn write_rows<W: Write + ?Sized>(out: &mut W, rows: &[(String, String)]) -> io::Result<()> {
     let width = rows
         .iter()
         .map(|(l, _)| l.chars().count())

@@ -20,6 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("format", &[]),
     ("error", &["format"]),
     ("format/*", &["address", "format", "error", "memory"]),
+    ("output", &["error"]),
     ("column", &["memory", "error"]),
     ("validate", &["format", "format/*", "error"]),
     (
@@ -67,8 +68,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "commands",
         &[
             "address", "analysis", "census", "cli", "content", "error", "escape", "format",
-            "format/*", "graph", "index", "memory", "names", "progress", "report", "snapshot",
-            "synth",
+            "format/*", "graph", "index", "memory", "names", "output", "progress", "report",
+            "snapshot", "synth",
         ],
     ),
 ];
