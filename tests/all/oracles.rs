@@ -1633,6 +1633,12 @@ fn snapshot_graphs_do_not_depend_on_the_thread_count() {
 /// The suspects by the documented rules: a recursive walk of the heavy objects (more
 /// than 10% of all shallow bytes retained) from the super-root, children by retained
 /// size, stopping at a chain (16 of one type, each at most two steps below the last),
+/// An object on the walk -> the suspect it ends its branch with, if any.
+type Visit<'a> = &'a dyn Fn(usize, &[usize]) -> Option<(usize, &'static str)>;
+
+/// The suspects by the documented rules: a recursive walk of the heavy objects (more
+/// than 10% of all shallow bytes retained) from the super-root, children by retained
+/// size, stopping at a chain (16 of one type, each at most two steps below the last),
 /// an accumulation (16+ children of one type retaining half) or a heavy leaf.
 fn oracle_suspects(
     c: &Case,
@@ -1668,7 +1674,7 @@ fn oracle_suspects(
         v: usize,
         path: &mut Vec<usize>,
         found: &mut Vec<(NodeId, &'static str)>,
-        visit: &dyn Fn(usize, &[usize]) -> Option<(usize, &'static str)>,
+        visit: Visit<'_>,
         heavy_children: &dyn Fn(usize) -> Vec<usize>,
     ) {
         path.push(v);
