@@ -13,7 +13,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::path::{path_json, PathJson};
 use super::{analyze, open, ObjectJson};
 use crate::analysis::suspects::{
     self, Reason, ACCUMULATION_MIN_CHILDREN, ACCUMULATION_SHARE_PERCENT, CHAIN_GAP, CHAIN_MIN,
@@ -26,6 +25,7 @@ use crate::format::type_flags::HEAP_TYPE;
 use crate::graph::{NodeId, NONE};
 use crate::names::{self, TypeNames};
 use crate::output::AtomicFile;
+use crate::query::{path_json, utc_iso, PathJson, EXAMPLE_MEMBERS, NATIVE_HINT, NATIVE_HINT_SHARE};
 use crate::report::html;
 use crate::report::text::{count, escape, percent, short_bytes};
 use crate::report::{emit, Output};
@@ -48,9 +48,8 @@ const SUSPECT_TREE_EXPANDED: usize = 24;
 const SUSPECT_TREE_GRANDCHILDREN: usize = 4;
 /// Most histogram rows embedded.
 const HISTOGRAM_ROWS: usize = 5000;
-/// Most cycle groups embedded, and example members per group.
+/// Most cycle groups embedded.
 const CYCLE_GROUPS: usize = 200;
-const CYCLE_MEMBERS: usize = 8;
 /// Most growth rows embedded.
 const GROWTH_ROWS: usize = 2000;
 
@@ -403,7 +402,7 @@ fn gather(a: &Analysis<'_>, path: &Path, growth: Option<Growth>) -> ReportData {
             python,
             platform,
             pid: snap.fact_u64("pid"),
-            time_utc: snap.fact_u64("time.unix_ns").map(super::info::utc_iso),
+            time_utc: snap.fact_u64("time.unix_ns").map(utc_iso),
         },
         overview: Overview {
             objects: summary.objects,
@@ -417,7 +416,9 @@ fn gather(a: &Analysis<'_>, path: &Path, growth: Option<Growth>) -> ReportData {
             unreachable_bytes: summary.unreachable_bytes.unwrap_or(0),
             rss_bytes: rss,
             rss_percent: share.map(|s| (s * 1000.0).round() / 10.0),
-            hint: share.filter(|&s| s < 0.5).map(|_| super::info::NATIVE_HINT),
+            hint: share
+                .filter(|&s| s < NATIVE_HINT_SHARE)
+                .map(|_| NATIVE_HINT),
             biggest,
         },
         rule: Rule {
@@ -789,7 +790,7 @@ fn cycles(a: &Analysis<'_>) -> Cycles {
                 example: g
                     .example
                     .iter()
-                    .take(CYCLE_MEMBERS)
+                    .take(EXAMPLE_MEMBERS)
                     .map(|&v| ObjectJson::new(a, v))
                     .collect(),
                 example_size: g.example.len() as u64,
