@@ -30,6 +30,7 @@ pub mod memory;
 pub mod names;
 pub mod output;
 pub mod progress;
+pub mod query;
 pub mod report;
 pub mod snapshot;
 pub mod synth;

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod dominators;
 pub mod histogram;
 pub mod paths;
+pub mod suspects;
 
 use std::sync::OnceLock;
 

@@ -8,11 +8,11 @@ use super::{analyze, open, write_summary, ObjectJson};
 use crate::analysis::{EdgeSet, Needs, Summary};
 use crate::cli::DumpArgs;
 use crate::error::Result;
-use crate::report::text::{count, escape, short_bytes};
+use crate::query::{example_line, types_line, EXAMPLE_MEMBERS};
+use crate::report::text::{count, short_bytes};
 use crate::report::{emit, Output};
 
 /// Members of the example cycle listed per group.
-const EXAMPLE_MEMBERS: usize = 8;
 
 #[derive(Serialize)]
 struct CyclesData {
@@ -156,47 +156,4 @@ impl Output for CyclesData {
         }
         write_summary(&data.summary, w)
     }
-}
-
-/// A cycle group's types in one line: `Parent + Child x2 + 3 more types`, escaped, with
-/// the finalizer mark (shared with `diff`).
-pub(super) fn types_line<'a>(
-    types: impl ExactSizeIterator<Item = (&'a str, u32)>,
-    finalizer: bool,
-) -> String {
-    const SHOWN: usize = 6;
-    let total = types.len();
-    let mut parts: Vec<String> = types
-        .take(SHOWN)
-        .map(|(ty, n)| {
-            if n == 1 {
-                escape(ty).into_owned()
-            } else {
-                format!("{} x{n}", escape(ty))
-            }
-        })
-        .collect();
-    if total > SHOWN {
-        parts.push(format!("{} more types", total - SHOWN));
-    }
-    let mut line = parts.join(" + ");
-    if finalizer {
-        line.push_str("  [has __del__/finalizer]");
-    }
-    line
-}
-
-/// The `e.g. Type at 0x..., ... (+N more)` line under a cycle group (shared with `diff`).
-pub(super) fn example_line(example: &[ObjectJson], size: u64) -> String {
-    let members: Vec<String> = example
-        .iter()
-        .map(|o| format!("{} at {}", escape(&o.ty), o.address))
-        .collect();
-    let rest = size.saturating_sub(example.len() as u64);
-    let more = if rest > 0 {
-        format!(" (+{} more)", count(rest))
-    } else {
-        String::new()
-    };
-    format!("{:>9}  e.g. {}{more}", "", members.join(", "))
 }

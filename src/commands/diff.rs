@@ -16,12 +16,12 @@ use crate::error::{Error, Result};
 use crate::graph::NodeId;
 use crate::names::{self, TypeNames};
 use crate::progress::timing;
+use crate::query::{example_line, types_line, EXAMPLE_MEMBERS};
 use crate::report::text::{count, escape, quote, short_bytes};
 use crate::report::{emit, Output};
 use crate::snapshot::{Snapshot, Verify};
 
 /// Members of an example cycle listed per group.
-const EXAMPLE_MEMBERS: usize = 8;
 /// Example addresses listed per survivor type.
 const EXAMPLE_SURVIVORS: usize = 5;
 /// Path shapes listed per survivor type.
@@ -657,7 +657,7 @@ fn write_text(out: &mut dyn Write, data: &DiffData) -> std::io::Result<()> {
             "+cycles", "cycles", "retained", "+retained"
         )?;
         for c in &data.new_cycles {
-            let line = super::cycles::types_line(
+            let line = types_line(
                 c.types.iter().map(|t| (t.ty.as_str(), t.count)),
                 c.finalizer,
             );
@@ -669,11 +669,7 @@ fn write_text(out: &mut dyn Write, data: &DiffData) -> std::io::Result<()> {
                 short_bytes(c.retained_new),
                 signed_bytes(c.retained_delta)
             )?;
-            writeln!(
-                out,
-                "{}",
-                super::cycles::example_line(&c.example, c.example_size)
-            )?;
+            writeln!(out, "{}", example_line(&c.example, c.example_size))?;
         }
         if data.more_new_cycles > 0 {
             writeln!(

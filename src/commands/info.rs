@@ -10,12 +10,10 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::format::read::len_u64;
 use crate::format::ROOT_KIND_NAMES;
+use crate::query::{utc_iso, NATIVE_HINT, NATIVE_HINT_SHARE};
 use crate::report::text::{escape, human_bytes, write_rows};
 use crate::report::{emit, Output};
 use crate::snapshot::{Snapshot, Verify};
-
-/// The hint shown when Python objects are under half of the RSS.
-pub const NATIVE_HINT: &str = "most of the RSS is outside Python objects: a native (C extension / allocator) leak or fragmentation is the likely cause";
 
 /// Everything `info` reports (the `data` of its JSON envelope).
 #[derive(Debug, Serialize)]
@@ -132,30 +130,6 @@ pub struct RootCount {
     pub count: u64,
 }
 
-/// Formats nanoseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-pub fn utc_iso(unix_ns: u64) -> String {
-    let secs = unix_ns / 1_000_000_000;
-    let millis = (unix_ns % 1_000_000_000) / 1_000_000;
-    let days = (secs / 86_400) as i64; // < 2^64 / 86400e9: fits
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Gathers the `info` report of a validated snapshot. Resolving the edges (for the
 /// dangling count and the refcount-surplus roots) runs SPEC 7 step 14 first, so this
 /// fails cleanly on a file whose objects share an address.
@@ -238,7 +212,9 @@ pub fn gather(snap: &Snapshot, path: &Path) -> Result<InfoData> {
         shallow_bytes: shallow,
         rss_bytes: rss,
         python_share_of_rss: share,
-        hint: share.filter(|&s| s < 0.5).map(|_| NATIVE_HINT),
+        hint: share
+            .filter(|&s| s < NATIVE_HINT_SHARE)
+            .map(|_| NATIVE_HINT),
     })
 }
 
@@ -387,20 +363,4 @@ pub fn write_text(d: &InfoData, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "hint: {h}")?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc_iso;
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc_iso(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(utc_iso(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(
-            utc_iso(1_767_225_599_999_000_000),
-            "2025-12-31T23:59:59.999Z"
-        );
-        assert_eq!(utc_iso(u64::MAX), "2554-07-21T23:34:33.709Z");
-    }
 }

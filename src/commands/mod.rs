@@ -19,13 +19,12 @@ mod top;
 use std::io::Write;
 use std::path::Path;
 
-use serde::Serialize;
-
 use crate::analysis::{Analysis, Needs, Summary};
 use crate::cli::{Command, DumpArgs};
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
 use crate::names;
+pub use crate::query::ObjectJson;
 use crate::snapshot::{Snapshot, Verify};
 
 pub use info::InfoData;
@@ -136,35 +135,6 @@ fn open(args: &DumpArgs) -> Result<Snapshot> {
 /// (see [`crate::index`]); errors name `path`.
 fn analyze<'s>(snap: &'s Snapshot, path: &Path, needs: Needs) -> Result<Analysis<'s>> {
     crate::index::analyze(snap, path, needs).map_err(|e| e.in_file(path))
-}
-
-/// An object as it appears in JSON output. Addresses are hex strings: JSON numbers lose
-/// precision above 2^53.
-#[derive(Clone, Debug, Serialize)]
-struct ObjectJson {
-    index: u64,
-    address: String,
-    #[serde(rename = "type")]
-    ty: String,
-    /// The dump's name or value preview of the object, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<String>,
-    shallow: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retained: Option<u64>,
-}
-
-impl ObjectJson {
-    fn new(a: &Analysis<'_>, v: NodeId) -> ObjectJson {
-        ObjectJson {
-            index: u64::from(v),
-            address: format!("{:#x}", a.snap.addresses()[v as usize]),
-            ty: names::type_of(a.snap, &a.names, v).to_owned(),
-            value: names::value_of(a.snap, v).map(|(_, text, _)| text.to_owned()),
-            shallow: a.size(v),
-            retained: a.dom.as_ref().map(|d| d.retained(v)),
-        }
-    }
 }
 
 /// Resolves a command-line object reference (`0x...` or `#N`); a type name is an error

@@ -8,12 +8,12 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{analyze, open, write_summary, ObjectJson};
-use crate::analysis::paths::Step as PathStep;
 use crate::analysis::{Analysis, Needs, Summary};
 use crate::cli::DumpArgs;
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
 use crate::names;
+use crate::query::{chain, path_json, root_of, PathJson};
 use crate::report::text::{count, escape};
 use crate::report::{emit, Output};
 
@@ -27,24 +27,6 @@ struct ObjectPaths {
     /// Why the target is a root (text only).
     #[serde(skip)]
     target_root: String,
-}
-
-/// One retention path as `path` prints it; `report` embeds the same.
-#[derive(Serialize)]
-pub(super) struct PathJson {
-    /// Why the first object is a root.
-    pub(super) root: String,
-    /// The chain in one line: `module 'app' -> dict['cache'] -> list[3] -> Item`.
-    pub(super) chain: String,
-    pub(super) steps: Vec<Step>,
-}
-
-#[derive(Serialize)]
-pub(super) struct Step {
-    /// The label of the reference from the previous step to this object, if known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) edge: Option<String>,
-    pub(super) object: ObjectJson,
 }
 
 #[derive(Serialize)]
@@ -85,43 +67,6 @@ pub(super) fn run<W: Write>(args: &DumpArgs, target: &str, k: usize, out: &mut W
         Some(v) => object_paths(&a, v.map_err(Error::input)?, k, args.json, out),
         None => type_paths(&a, target, k, args.json, out),
     }
-}
-
-/// The label of the reference into step `i` of `path`, if the dump has one.
-fn label_into(a: &Analysis<'_>, path: &[PathStep], i: usize) -> Option<String> {
-    let k = path[i].1?;
-    names::edge_label(a.snap, &a.graph, path[i - 1].0, k)
-}
-
-/// The path in one line (see [`names::path_chain`]).
-fn chain(a: &Analysis<'_>, path: &[PathStep], merged: bool) -> String {
-    names::path_chain(a.snap, &a.graph, &a.names, path, merged)
-}
-
-/// The chain line and the steps of `path`.
-fn render(a: &Analysis<'_>, path: &[PathStep]) -> (String, Vec<Step>) {
-    let steps = (0..path.len())
-        .map(|i| Step {
-            edge: label_into(a, path, i),
-            object: ObjectJson::new(a, path[i].0),
-        })
-        .collect();
-    (chain(a, path, false), steps)
-}
-
-/// `path` (root first, as [`crate::analysis::Paths::paths_to`] gives it) with its
-/// root's description, its one-line chain and its labelled steps.
-pub(super) fn path_json(a: &Analysis<'_>, path: &[PathStep]) -> PathJson {
-    let (chain, steps) = render(a, path);
-    PathJson {
-        root: root_of(a, path[0].0),
-        chain,
-        steps,
-    }
-}
-
-fn root_of(a: &Analysis<'_>, v: NodeId) -> String {
-    names::root_description(a.snap, &a.graph, v).unwrap_or_else(|| "root".to_owned())
 }
 
 fn object_paths<W: Write>(

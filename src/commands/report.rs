@@ -4,32 +4,8 @@
 //! the growth by type. This module gathers the data; [`crate::report::html`] writes the
 //! page.
 //!
-//! # Leak suspects
-//!
-//! Let `H` be the shallow bytes of every object in the dump (what `heap%` is measured
-//! against everywhere). An object is *heavy* when it retains more than 10% of `H`. Every
-//! dominator-tree ancestor of a heavy object is heavy, so the heavy objects form a tree
-//! below the super-root with at most nine leaves (their subtrees are disjoint). The
-//! report walks that tree from the super-root and stops at the first object of each
-//! branch that is one of these *accumulation points* (the suspects):
-//!
-//! 1. **accumulation**: group the object's dominator-tree children by type; the group
-//!    with the most retained bytes (ties: more members, then the lower type index) has
-//!    at least 16 members and retains at least half of what the object retains (a list
-//!    of 20,000 bound methods, a dict of 10,000 cached strings);
-//! 2. **chain** (checked first): the object is the 16th of its type on the walk from
-//!    the super-root, each of those 16 at most two steps below the previous one (a
-//!    linked list `Node -> Node` or `Node -> dict -> Node`, a chain of frames); the
-//!    suspect is the topmost object of that run (extended upwards while the gaps stay
-//!    at most two; when the run is of a builtin type two steps apart, as the instance
-//!    dicts of `Node -> dict -> Node`, the run of the class between them is taken);
-//! 3. **spread**: no child is heavy, and neither rule above holds (the bytes are spread
-//!    over children of mixed types, none holding 10%);
-//! 4. **large object**: no child is heavy and the object's own shallow size is at least
-//!    half of what it retains (one huge buffer).
-//!
-//! Otherwise the walk goes on into every heavy child. An object found by two branches is
-//! reported once; suspects are listed by retained size.
+//! The leak suspects are found by [`crate::analysis::suspects`] (its documentation
+//! states the rules); this module describes them.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -37,8 +13,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::path::{path_json, PathJson};
 use super::{analyze, open, ObjectJson};
+use crate::analysis::suspects::{
+    self, Reason, ACCUMULATION_MIN_CHILDREN, ACCUMULATION_SHARE_PERCENT, CHAIN_GAP, CHAIN_MIN,
+    SUSPECT_PERCENT,
+};
 use crate::analysis::{diff, Analysis, Needs};
 use crate::cli::DumpArgs;
 use crate::error::{Error, Result};
@@ -46,23 +25,12 @@ use crate::format::type_flags::HEAP_TYPE;
 use crate::graph::{NodeId, NONE};
 use crate::names::{self, TypeNames};
 use crate::output::AtomicFile;
+use crate::query::{path_json, utc_iso, PathJson, EXAMPLE_MEMBERS, NATIVE_HINT, NATIVE_HINT_SHARE};
 use crate::report::html;
 use crate::report::text::{count, escape, percent, short_bytes};
 use crate::report::{emit, Output};
 use crate::snapshot::{Snapshot, Verify};
 
-/// A suspect retains more than this percentage of the heap.
-pub const SUSPECT_PERCENT: u64 = 10;
-/// Members of the biggest same-type group of children that make an accumulation point.
-pub const ACCUMULATION_MIN_CHILDREN: usize = 16;
-/// ... when the group retains at least this percentage of what the object retains.
-pub const ACCUMULATION_SHARE_PERCENT: u64 = 50;
-/// Objects of one type on the walk, each at most [`CHAIN_GAP`] steps below the
-/// previous, that make a chain.
-pub const CHAIN_MIN: u32 = 16;
-/// 1: each object holds the next (`Node -> Node`); 2: through one other object, such as
-/// an instance dict (`Node -> dict -> Node`).
-pub const CHAIN_GAP: usize = 2;
 /// Retention paths shown per suspect.
 const PATHS_PER_SUSPECT: usize = 3;
 /// Biggest children shown per suspect.
@@ -80,9 +48,8 @@ const SUSPECT_TREE_EXPANDED: usize = 24;
 const SUSPECT_TREE_GRANDCHILDREN: usize = 4;
 /// Most histogram rows embedded.
 const HISTOGRAM_ROWS: usize = 5000;
-/// Most cycle groups embedded, and example members per group.
+/// Most cycle groups embedded.
 const CYCLE_GROUPS: usize = 200;
-const CYCLE_MEMBERS: usize = 8;
 /// Most growth rows embedded.
 const GROWTH_ROWS: usize = 2000;
 
@@ -409,9 +376,23 @@ fn gather(a: &Analysis<'_>, path: &Path, growth: Option<Growth>) -> ReportData {
         (Some(p), Some(m)) => Some(format!("{p} {m}")),
         (p, m) => p.or(m).map(str::to_owned),
     };
-    let suspects: Vec<Suspect> = find_suspects(a)
+    let size = |v: NodeId| a.size(v);
+    let is_class = |t: u32| {
+        snap.types()
+            .get(t as usize)
+            .is_some_and(|r| r.flags & HEAP_TYPE != 0)
+    };
+    let rules = suspects::Heap {
+        dom: a.dom(),
+        super_root: a.graph.super_root(),
+        types: snap.types_of(),
+        size: &size,
+        heap: snap.total_shallow_size(),
+        is_class: &is_class,
+    };
+    let suspects: Vec<Suspect> = suspects::find(&rules)
         .into_iter()
-        .map(|f| suspect(a, f))
+        .map(|f| suspect(a, &rules, f))
         .collect();
     let tree = tree(a, &suspects);
     ReportData {
@@ -421,7 +402,7 @@ fn gather(a: &Analysis<'_>, path: &Path, growth: Option<Growth>) -> ReportData {
             python,
             platform,
             pid: snap.fact_u64("pid"),
-            time_utc: snap.fact_u64("time.unix_ns").map(super::info::utc_iso),
+            time_utc: snap.fact_u64("time.unix_ns").map(utc_iso),
         },
         overview: Overview {
             objects: summary.objects,
@@ -435,7 +416,9 @@ fn gather(a: &Analysis<'_>, path: &Path, growth: Option<Growth>) -> ReportData {
             unreachable_bytes: summary.unreachable_bytes.unwrap_or(0),
             rss_bytes: rss,
             rss_percent: share.map(|s| (s * 1000.0).round() / 10.0),
-            hint: share.filter(|&s| s < 0.5).map(|_| super::info::NATIVE_HINT),
+            hint: share
+                .filter(|&s| s < NATIVE_HINT_SHARE)
+                .map(|_| NATIVE_HINT),
             biggest,
         },
         rule: Rule {
@@ -457,197 +440,6 @@ fn gather(a: &Analysis<'_>, path: &Path, growth: Option<Growth>) -> ReportData {
 // Leak suspects
 // ---------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reason {
-    /// Many children of one type: the type and how many.
-    Accumulation(u32),
-    /// The topmost of a chain of objects of one type.
-    Chain,
-    Spread,
-    LargeObject,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Found {
-    v: NodeId,
-    reason: Reason,
-}
-
-/// True if `retained` is more than [`SUSPECT_PERCENT`] of `heap`.
-fn is_heavy(retained: u64, heap: u64) -> bool {
-    u128::from(retained) * 100 > u128::from(heap) * u128::from(SUSPECT_PERCENT)
-}
-
-/// Per type: (members, retained bytes) of `v`'s dominator-tree children.
-fn children_by_type(a: &Analysis<'_>, v: NodeId) -> HashMap<u32, (u64, u64)> {
-    let dom = a.dom();
-    let types = a.snap.types_of();
-    let mut by: HashMap<u32, (u64, u64)> = HashMap::new();
-    for c in dom.children(v) {
-        let e = by.entry(types[c as usize]).or_default();
-        e.0 += 1;
-        e.1 = e.1.saturating_add(dom.retained(c));
-    }
-    by
-}
-
-/// The biggest group of [`children_by_type`]: most retained bytes, then most members,
-/// then the lowest type index.
-fn biggest_group(by: &HashMap<u32, (u64, u64)>) -> Option<(u32, u64, u64)> {
-    by.iter()
-        .map(|(&t, &(n, r))| (t, n, r))
-        .max_by(|x, y| x.2.cmp(&y.2).then(x.1.cmp(&y.1)).then(y.0.cmp(&x.0)))
-}
-
-/// The suspects, by retained bytes (ties: by id). See the module documentation.
-fn find_suspects(a: &Analysis<'_>) -> Vec<Found> {
-    let dom = a.dom();
-    let types = a.snap.types_of();
-    let heap = a.snap.total_shallow_size();
-    let heavy_children = |v: NodeId| -> Vec<NodeId> {
-        let mut kids: Vec<NodeId> = dom
-            .children(v)
-            .iter()
-            .copied()
-            .filter(|&c| is_heavy(dom.retained(c), heap))
-            .collect();
-        kids.sort_unstable_by(|&x, &y| dom.retained(y).cmp(&dom.retained(x)).then(x.cmp(&y)));
-        kids
-    };
-    let is_class = |t: u32| {
-        a.snap
-            .types()
-            .get(t as usize)
-            .is_some_and(|r| r.flags & HEAP_TYPE != 0)
-    };
-    let mut found: Vec<Found> = Vec::new();
-    // Depth-first over heavy objects: the path from the super-root, how often each type
-    // occurs on it, and per level the heavy children still to visit.
-    let mut path: Vec<NodeId> = Vec::new();
-    // Per type: the positions on `path` of its objects, ascending.
-    let mut on_path: HashMap<u32, Vec<usize>> = HashMap::new();
-    let mut stack: Vec<std::vec::IntoIter<NodeId>> =
-        vec![heavy_children(a.graph.super_root()).into_iter()];
-    while let Some(level) = stack.last_mut() {
-        let Some(v) = level.next() else {
-            stack.pop();
-            if let Some(u) = path.pop() {
-                if let Some(at) = on_path.get_mut(&types[u as usize]) {
-                    at.pop();
-                }
-            }
-            continue;
-        };
-        let t = types[v as usize];
-        let here = path.len();
-        let at = on_path.entry(t).or_default();
-        at.push(here);
-        let chain = chain_start(at).map(|first| (at[first], here - at[at.len() - 2]));
-        let verdict = if let Some((start, gap)) = chain {
-            // In `Node -> dict -> Node -> dict`, the run of dicts may start above the
-            // first Node (with the dict holding it): the chain is the class's.
-            let mut top = path[start];
-            let other = types[path[here - 1] as usize];
-            if gap == 2 && other != t && is_class(other) && !is_class(t) {
-                if let Some(pos) = on_path.get(&other).filter(|p| !p.is_empty()) {
-                    top = path[pos[run_start(pos)]];
-                }
-            }
-            Some(Found {
-                v: top,
-                reason: Reason::Chain,
-            })
-        } else {
-            let groups = children_by_type(a, v);
-            let retained = dom.retained(v);
-            match biggest_group(&groups) {
-                Some((gt, members, group_retained))
-                    if members as usize >= ACCUMULATION_MIN_CHILDREN
-                        && u128::from(group_retained) * 100
-                            >= u128::from(retained) * u128::from(ACCUMULATION_SHARE_PERCENT) =>
-                {
-                    Some(Found {
-                        v,
-                        reason: Reason::Accumulation(gt),
-                    })
-                }
-                _ => None,
-            }
-        };
-        let kids = if verdict.is_some() {
-            Vec::new()
-        } else {
-            heavy_children(v)
-        };
-        let verdict = verdict.or_else(|| {
-            kids.is_empty().then(|| {
-                let large = u128::from(a.size(v)) * 2 >= u128::from(dom.retained(v));
-                Found {
-                    v,
-                    reason: if large {
-                        Reason::LargeObject
-                    } else {
-                        Reason::Spread
-                    },
-                }
-            })
-        });
-        if let Some(f) = verdict {
-            if !found.iter().any(|g| g.v == f.v) {
-                found.push(f);
-            }
-        }
-        // Enter v (even when it ends its branch, so that leaving it is uniform).
-        path.push(v);
-        stack.push(kids.into_iter());
-    }
-    found.sort_by(|x, y| {
-        dom.retained(y.v)
-            .cmp(&dom.retained(x.v))
-            .then(x.v.cmp(&y.v))
-    });
-    found
-}
-
-/// The index in `at` (ascending positions on the walk of one type's objects) where the
-/// run that ends with its last position starts: each position at most [`CHAIN_GAP`]
-/// below the previous one.
-fn run_start(at: &[usize]) -> usize {
-    let mut first = at.len().saturating_sub(1);
-    while first > 0 && at[first] - at[first - 1] <= CHAIN_GAP {
-        first -= 1;
-    }
-    first
-}
-
-/// [`run_start`] if that run has at least [`CHAIN_MIN`] objects.
-fn chain_start(at: &[usize]) -> Option<usize> {
-    let first = run_start(at);
-    (at.len() - first >= CHAIN_MIN as usize).then_some(first)
-}
-
-/// The number of objects of type `t` on the heavy single-child descent from `top`.
-fn chain_length(a: &Analysis<'_>, top: NodeId, t: u32) -> u64 {
-    let dom = a.dom();
-    let types = a.snap.types_of();
-    let heap = a.snap.total_shallow_size();
-    let mut n = 0u64;
-    let mut v = top;
-    loop {
-        if types[v as usize] == t {
-            n += 1;
-        }
-        let mut heavy = dom
-            .children(v)
-            .into_iter()
-            .filter(|&c| is_heavy(dom.retained(c), heap));
-        match (heavy.next(), heavy.next()) {
-            (Some(c), None) => v = c,
-            _ => return n,
-        }
-    }
-}
-
 /// The `k` biggest of `objects` by retained size (ties: by id), biggest first.
 fn biggest(a: &Analysis<'_>, mut objects: Vec<NodeId>, k: usize) -> Vec<NodeId> {
     let dom = a.dom();
@@ -660,7 +452,7 @@ fn biggest(a: &Analysis<'_>, mut objects: Vec<NodeId>, k: usize) -> Vec<NodeId> 
     objects
 }
 
-fn suspect(a: &Analysis<'_>, f: Found) -> Suspect {
+fn suspect(a: &Analysis<'_>, h: &suspects::Heap<'_>, f: suspects::Suspect) -> Suspect {
     let dom = a.dom();
     let types = a.snap.types_of();
     let heap = a.snap.total_shallow_size();
@@ -694,7 +486,7 @@ fn suspect(a: &Analysis<'_>, f: Found) -> Suspect {
                 "chain",
                 Some(Group {
                     ty: ty.clone(),
-                    count: chain_length(a, v, t),
+                    count: suspects::chain_length(h, v, t),
                     retained,
                 }),
                 kids.to_vec(),
@@ -998,7 +790,7 @@ fn cycles(a: &Analysis<'_>) -> Cycles {
                 example: g
                     .example
                     .iter()
-                    .take(CYCLE_MEMBERS)
+                    .take(EXAMPLE_MEMBERS)
                     .map(|&v| ObjectJson::new(a, v))
                     .collect(),
                 example_size: g.example.len() as u64,

@@ -63,13 +63,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "analysis", "content", "error", "escape", "format", "graph", "names", "snapshot",
         ],
     ),
+    (
+        "query",
+        &["analysis", "escape", "graph", "names", "report", "snapshot"],
+    ),
     ("cli", &[]),
     (
         "commands",
         &[
             "address", "analysis", "census", "cli", "content", "error", "escape", "format",
-            "format/*", "graph", "index", "memory", "names", "output", "progress", "report",
-            "snapshot", "synth",
+            "format/*", "graph", "index", "memory", "names", "output", "progress", "query",
+            "report", "snapshot", "synth",
         ],
     ),
 ];
@@ -244,4 +248,45 @@ fn the_reader_finds_grouped_and_format_paths() {
     );
     let got: Vec<String> = named(&code, &subs).into_iter().collect();
     assert_eq!(got, ["format", "format/*", "graph", "memory"]);
+}
+
+/// Commands share code through lower layers (`query`, `report`, `output`) or
+/// `commands/mod.rs`, never through each other: no `super::<command>` and no
+/// `crate::commands::<command>` in a command module.
+#[test]
+fn no_command_module_names_another() {
+    let dir = src().join("commands");
+    let commands: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "mod.rs")
+        .map(|n| n.trim_end_matches(".rs").to_owned())
+        .collect();
+    assert!(commands.len() > 10, "found {commands:?}");
+    let mut bad = Vec::new();
+    for me in &commands {
+        let code = strip_comments(&std::fs::read_to_string(dir.join(format!("{me}.rs"))).unwrap());
+        for other in commands.iter().filter(|c| *c != me) {
+            for prefix in ["super::", "crate::commands::"] {
+                let hit = code
+                    .match_indices(&format!("{prefix}{other}"))
+                    .any(|(i, m)| {
+                        let next = code[i + m.len()..].chars().next();
+                        !next.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    });
+                // `super::{a, b}` groups name only items of commands/mod.rs unless a
+                // sibling is listed: check those too.
+                let grouped = code.match_indices(&format!("{prefix}{{")).any(|(i, m)| {
+                    let rest = &code[i + m.len()..];
+                    rest[..rest.find('}').unwrap_or(0)]
+                        .split(',')
+                        .any(|item| item.trim().split("::").next() == Some(other.as_str()))
+                });
+                if hit || grouped {
+                    bad.push(format!("commands/{me}.rs names {prefix}{other}"));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

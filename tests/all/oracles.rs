@@ -1624,3 +1624,230 @@ fn snapshot_graphs_do_not_depend_on_the_thread_count() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Leak suspects (analysis::suspects) against the rules of its documentation, computed
+// from the dominators by definition, recursively
+// ---------------------------------------------------------------------------------------
+
+/// The suspects by the documented rules: a recursive walk of the heavy objects (more
+/// than 10% of all shallow bytes retained) from the super-root, children by retained
+/// size, stopping at a chain (16 of one type, each at most two steps below the last),
+/// An object on the walk -> the suspect it ends its branch with, if any.
+type Visit<'a> = &'a dyn Fn(usize, &[usize]) -> Option<(usize, &'static str)>;
+
+/// The suspects by the documented rules: a recursive walk of the heavy objects (more
+/// than 10% of all shallow bytes retained) from the super-root, children by retained
+/// size, stopping at a chain (16 of one type, each at most two steps below the last),
+/// an accumulation (16+ children of one type retaining half) or a heavy leaf.
+fn oracle_suspects(
+    c: &Case,
+    o: &DomOracle,
+    is_class: &dyn Fn(u32) -> bool,
+) -> Vec<(NodeId, &'static str)> {
+    use heapsnap::analysis::suspects::{
+        ACCUMULATION_MIN_CHILDREN, ACCUMULATION_SHARE_PERCENT, CHAIN_GAP, CHAIN_MIN,
+        SUSPECT_PERCENT,
+    };
+    let n = c.n;
+    let heap = sat_sum(c.sizes.iter().copied());
+    let retained: Vec<u64> = (0..n).map(|v| o.retained(c, v)).collect();
+    let heavy =
+        |v: usize| u128::from(retained[v]) * 100 > u128::from(heap) * u128::from(SUSPECT_PERCENT);
+    let children = |p: usize| -> Vec<usize> {
+        let mut k: Vec<usize> = (0..n)
+            .filter(|&w| o.idom[w] as usize == p && o.reachable[w])
+            .collect();
+        k.sort_by(|&x, &y| retained[y].cmp(&retained[x]).then(x.cmp(&y)));
+        k
+    };
+    // The start (index into `path`) of the run of `t` ending at the last element.
+    let run_of = |path: &[usize], t: u32| -> usize {
+        let at: Vec<usize> = (0..path.len()).filter(|&i| c.types[path[i]] == t).collect();
+        let mut first = at.len() - 1;
+        while first > 0 && at[first] - at[first - 1] <= CHAIN_GAP {
+            first -= 1;
+        }
+        at[first]
+    };
+    fn walk(
+        v: usize,
+        path: &mut Vec<usize>,
+        found: &mut Vec<(NodeId, &'static str)>,
+        visit: Visit<'_>,
+        heavy_children: &dyn Fn(usize) -> Vec<usize>,
+    ) {
+        path.push(v);
+        match visit(v, path) {
+            Some((s, why)) => {
+                if !found.iter().any(|f| f.0 as usize == s) {
+                    found.push((s as NodeId, why));
+                }
+            }
+            None => {
+                for w in heavy_children(v) {
+                    walk(w, path, found, visit, heavy_children);
+                }
+            }
+        }
+        path.pop();
+    }
+    let heavy_children =
+        |v: usize| -> Vec<usize> { children(v).into_iter().filter(|&w| heavy(w)).collect() };
+    let visit = |v: usize, path: &[usize]| -> Option<(usize, &'static str)> {
+        let t = c.types[v];
+        let at: Vec<usize> = (0..path.len()).filter(|&i| c.types[path[i]] == t).collect();
+        let start = run_of(path, t);
+        let run = at.iter().filter(|&&i| i >= start).count();
+        if run >= CHAIN_MIN as usize {
+            let here = path.len() - 1;
+            let gap = here - at[at.len() - 2];
+            let other = c.types[path[here - 1]];
+            let mut top = path[start];
+            if gap == 2 && other != t && is_class(other) && !is_class(t) {
+                top = path[run_of(&path[..here], other)];
+            }
+            return Some((top, "chain"));
+        }
+        let mut groups: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        for w in children(v) {
+            let e = groups.entry(c.types[w]).or_default();
+            e.0 += 1;
+            e.1 = e.1.saturating_add(retained[w]);
+        }
+        let best = groups.iter().max_by(|x, y| {
+            x.1 .1
+                .cmp(&y.1 .1)
+                .then(x.1 .0.cmp(&y.1 .0))
+                .then(y.0.cmp(x.0))
+        });
+        if let Some((_, &(members, r))) = best {
+            if members as usize >= ACCUMULATION_MIN_CHILDREN
+                && u128::from(r) * 100
+                    >= u128::from(retained[v]) * u128::from(ACCUMULATION_SHARE_PERCENT)
+            {
+                return Some((v, "accumulation"));
+            }
+        }
+        if heavy_children(v).is_empty() {
+            let large = u128::from(c.sizes[v]) * 2 >= u128::from(retained[v]);
+            return Some((v, if large { "large object" } else { "spread" }));
+        }
+        None
+    };
+    let mut found = Vec::new();
+    for r in heavy_children(n) {
+        walk(r, &mut Vec::new(), &mut found, &visit, &heavy_children);
+    }
+    found.sort_by(|x, y| {
+        retained[y.0 as usize]
+            .cmp(&retained[x.0 as usize])
+            .then(x.0.cmp(&y.0))
+    });
+    found
+}
+
+fn check_suspects(c: &Case, is_class: &dyn Fn(u32) -> bool) {
+    use heapsnap::analysis::suspects::{find, Heap, Reason};
+    let g = c.graph();
+    let d = c.dominators(&g);
+    let o = DomOracle::new(c, false);
+    let size = |v: NodeId| c.sizes[v as usize];
+    let h = Heap {
+        dom: &d,
+        super_root: g.super_root(),
+        types: &c.types,
+        size: &size,
+        heap: sat_sum(c.sizes.iter().copied()),
+        is_class,
+    };
+    let got: Vec<(NodeId, &'static str)> = find(&h)
+        .into_iter()
+        .map(|s| {
+            let why = match s.reason {
+                Reason::Accumulation(t) => {
+                    assert!(d.children(s.v).iter().any(|&w| c.types[w as usize] == t));
+                    "accumulation"
+                }
+                Reason::Chain => "chain",
+                Reason::Spread => "spread",
+                Reason::LargeObject => "large object",
+            };
+            (s.v, why)
+        })
+        .collect();
+    assert_eq!(got, oracle_suspects(c, &o, is_class), "suspects");
+}
+
+/// Random graphs, with few types (so that groups and runs of one type are common).
+#[test]
+fn suspects_match_the_rules_on_random_graphs() {
+    for types in [1u32, 2, 3] {
+        seeded(600, 60, 0x5A5 + u64::from(types), |c| {
+            let mut c = c.clone();
+            for (v, t) in c.types.iter_mut().enumerate() {
+                *t = (v as u32 * 7 + *t) % types;
+            }
+            check_suspects(&c, &|t| t == 0);
+        });
+    }
+}
+
+/// Shapes that hit each rule: a star of 40 children (accumulation), a list of 30 nodes
+/// `Node -> Node` and `Node -> dict -> Node` (chains), one big object (large object).
+#[test]
+fn suspects_match_the_rules_on_built_shapes() {
+    let case = |n: usize, edges: Vec<(NodeId, NodeId)>, types: Vec<u32>, sizes: Vec<u64>| Case {
+        n,
+        edges,
+        roots: vec![0],
+        sizes,
+        types,
+        type_count: 3,
+        skip: vec![false; n],
+    };
+    // Star: 0 -> 1..=40, plus a small side object.
+    let star = case(
+        42,
+        (1..=40).map(|i| (0, i)).chain([(0, 41)]).collect(),
+        (0..42)
+            .map(|v| {
+                if v == 0 {
+                    2
+                } else if v == 41 {
+                    0
+                } else {
+                    1
+                }
+            })
+            .collect(),
+        vec![8; 42],
+    );
+    // Chain of 30 `Node`s, then chain through dicts (Node=0 class, dict=1).
+    let list = case(
+        30,
+        (0..29).map(|i| (i, i + 1)).collect(),
+        vec![0; 30],
+        vec![16; 30],
+    );
+    let dicts = case(
+        60,
+        (0..59).map(|i| (i, i + 1)).collect(),
+        (0..60).map(|v| (v % 2) as u32).collect(),
+        vec![16; 60],
+    );
+    let big = case(3, vec![(0, 1), (0, 2)], vec![0, 1, 2], vec![8, 1000, 8]);
+    let expect = [
+        (&star, "accumulation"),
+        (&list, "chain"),
+        (&dicts, "chain"),
+        (&big, "large object"),
+    ];
+    for (c, why) in expect {
+        let o = DomOracle::new(c, false);
+        let is_class = |t: u32| t == 0;
+        let want = oracle_suspects(c, &o, &is_class);
+        assert!(want.iter().any(|s| s.1 == why), "{why}: {want:?}");
+        check_suspects(c, &is_class);
+    }
+}
