@@ -15,7 +15,7 @@
 //! authenticated table and is checked on load, and the arrays are checked to fit
 //! together (lengths, ranges), so a damaged index is recomputed, never trusted.
 //!
-//! Layout (all little-endian): a [`Header`] (112 bytes), `array_count` [`Entry`]s of 32
+//! Layout (all little-endian): a `Header` (112 bytes), `array_count` `Entry`s of 32
 //! bytes, then each array at a 64-byte-aligned offset. Writing goes to a temporary name
 //! renamed into place when complete.
 
