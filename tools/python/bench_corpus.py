@@ -1,6 +1,7 @@
 """Benchmark of the dumper on the real-library corpus (not a test).
 
-Usage: python tools/python/bench_corpus.py [MINOR ...] [--rounds K] [--only TEXT] [--markdown]
+Usage: python tools/python/bench_corpus.py [MINOR ...] [--rounds K] [--only TEXT] [--plain-n N]
+       [--markdown]
 (default minors: 3.11 3.14 3.15; interpreters and corpus sites as the tests find them:
 tools/python/tests/interpreters.py, after tools/setup).
 
@@ -57,8 +58,8 @@ def measure(keep):
 
 PROGRAMS = {}
 
-PROGRAMS["plain 1M heap (bench_dump)"] = ([], r'''
-heap = bench_dump.build(1000000)
+PROGRAMS["plain heap (bench_dump.build)"] = ([], r'''
+heap = bench_dump.build(%(plain_n)d)
 measure(heap)
 ''')
 
@@ -161,7 +162,7 @@ def shallow_total(path):
     return sum(o["size"] for o in s.objects), len(s.objects)
 
 
-def run(python, minor, name, need, body, rounds, tracing, tmp):
+def run(python, minor, name, need, body, rounds, tracing, tmp, plain_n=1000000):
     site = None
     if need:
         stamp = interpreters.corpus_stamp(minor) or {}
@@ -169,7 +170,8 @@ def run(python, minor, name, need, body, rounds, tracing, tmp):
             return None
         site = os.path.join(interpreters.corpus_dir(minor), "site")
     out = os.path.join(tmp, "bench.hsnap")
-    src = HARNESS % {"pydir": HERE, "site": site, "out": out, "rounds": rounds} + body
+    src = (HARNESS % {"pydir": HERE, "site": site, "out": out, "rounds": rounds}
+           + body.replace("%(plain_n)d", str(plain_n)))
     prog = os.path.join(tmp, "prog.py")
     with open(prog, "w") as f:
         f.write(src)
@@ -193,6 +195,11 @@ def main():
         i = args.index("--rounds")
         rounds = int(args[i + 1])
         del args[i:i + 2]
+    plain_n = 1000000
+    if "--plain-n" in args:
+        i = args.index("--plain-n")
+        plain_n = int(args[i + 1])
+        del args[i:i + 2]
     only = None
     if "--only" in args:
         i = args.index("--only")
@@ -213,12 +220,12 @@ def main():
             if python is None:
                 print("note: no CPython %s here: skipped" % minor, file=sys.stderr)
                 continue
-            t = run(python, minor, name, need, body, rounds, True, tmp)
+            t = run(python, minor, name, need, body, rounds, True, tmp, plain_n)
             if t is None:
                 print("note: %s: %s lacks %s: skipped" % (name, minor, need),
                       file=sys.stderr)
                 continue
-            s = run(python, minor, name, need, body, rounds, False, tmp)
+            s = run(python, minor, name, need, body, rounds, False, tmp, plain_n)
             rows.append((name, minor, t, s))
             print("%s / %s: shallow %.1f MB, traced %.1f MB, %d objects, dump %.2f s, "
                   "naive %.2f s" % (name, minor, t["shallow"] / 1e6, t["traced"] / 1e6,
