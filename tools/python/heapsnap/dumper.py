@@ -455,6 +455,9 @@ class _Walker(object):
         self.held_delta = {}    # id -> change of held since this chunk read its refcounts
         self.held_tids = set()  # the type indexes of the objects self.sizer refers to
         self.own_next = _NEVER  # the smallest position in own_at
+        # fork child: id(frame) -> the frame it returns to, as the parent saw it, for the
+        # frames of threads that do not exist here (see _snapshot_threads)
+        self.back = {}
 
     # -- strings
     def sid(self, s):
@@ -691,7 +694,8 @@ class _Walker(object):
             code = o.f_code
             executing = id(code) not in have
             extra = []
-            for y in (o.f_back, code, o.f_globals, o.f_builtins):
+            back = self.back.get(id(o), self) if self.back else self
+            for y in (o.f_back if back is self else back, code, o.f_globals, o.f_builtins):
                 if y is not None and id(y) not in have:
                     have.add(id(y))
                     extra.append(y)
@@ -1152,8 +1156,9 @@ _HAS_IS_FINALIZED = hasattr(gc, "is_finalized")
 def _seed_roots(w, frames, thread_names, skip_frame_ids):
     """Append the explicit roots to the work list; return root descriptions by id.
 
-    frames: {thread ident: innermost frame}, emptied here (it must not hold references
-    while the walk reads reference counts)."""
+    frames: {thread ident: innermost frame, or (fork child) the list of its frames from
+    the innermost out}, emptied here (it must not hold references while the walk reads
+    reference counts; w.back keeps the chains' links, counted in w.own by _walk)."""
     work, work_ids, seen = w.work, w.work_ids, w.seen
     roots = {}   # id -> list of (kind, label sid, detail)
     at = {}      # id -> work-list position, for the roots appended here
@@ -1190,6 +1195,24 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
     # threads: every frame of every thread; the innermost non-dumper frame is the root
     while frames:
         ident, f = frames.popitem()
+        if type(f) is list:
+            # a fork child: the chain as the parent saw it. Never f.f_back here: for a
+            # thread that does not exist in the child it reads that thread's C stack
+            # (3.15: a segfault)
+            chain = f
+            first = True
+            for k in range(len(chain)):
+                f = chain[k]
+                if id(f) in skip_frame_ids:
+                    break
+                if first:
+                    add(f, R_THREAD, thread_names.get(ident, 0), ident)
+                    first = False
+                else:
+                    add(f)
+                w.back[id(f)] = chain[k + 1] if k + 1 < len(chain) else None
+            chain = None
+            continue
         f = _walk_frames_skip(f)
         first = True
         while f is not None and id(f) not in skip_frame_ids:
@@ -1283,6 +1306,10 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     # while chunk() reads reference counts, its frame and this function's callers in
     # this module hold references to their functions, code objects, ...
     w.own = _frame_references(sys._getframe(), _Walker.chunk)
+    for f in w.back.values():      # the frame links w.back holds
+        if f is not None:
+            w.own[id(f)] += 1
+    f = None
     w.own_keys = dict(zip(map(rshift, w.own, itertools.repeat(_SH)), w.own.values()))
     w.held_delta = {}   # the references taken so far are held when every count is read
     hit = set(itertools.compress(w.own_keys, map(w.seen.__contains__, w.own_keys)))
@@ -1428,13 +1455,25 @@ def _say(msg):
         pass
 
 
-def _snapshot_threads():
+def _snapshot_threads(chains=False):
+    """({thread ident: innermost frame}, {thread ident: name}). chains (before a fork):
+    each thread's frames as a list, innermost first, read here where every thread's
+    stack exists (f_back can read a thread's C stack, which a fork child has not)."""
     frames = sys._current_frames()
     me = threading.get_ident()
     if me in frames:   # the dumping thread: start below the dumper's own frames
         frames[me] = _walk_frames_skip(frames[me])
         if frames[me] is None:
             del frames[me]
+    if chains:
+        for ident in list(frames):
+            f = frames[ident]
+            chain = []
+            while f is not None:
+                chain.append(f)
+                f = f.f_back
+            frames[ident] = chain
+        f = chain = None
     names = {}
     try:
         for ident, t in list(dict.items(threading._active)):
@@ -1655,7 +1694,7 @@ def _dump_fork(path, wait, collect, values, preview_len, owner):
         # of those threads held at the fork (and the parent with them), or flush the
         # parent's buffered files a second time.
         collected = gc.collect()
-    frames, names = _snapshot_threads()
+    frames, names = _snapshot_threads(chains=True)
     ppid = os.getpid()
     pipe = [-1, -1]     # read end (the parent's), write end (the child's)
     pid = -1
@@ -1711,8 +1750,12 @@ def _child(path, collect, values, preview_len, ppid, frames, names, gc_state, pi
                 gc.unfreeze()
         except Exception:
             pass
+        # the frame chains (lists made in the parent) are the dumper's own objects
+        own = [id(gc_state), id(pipe), owner_id]
+        own.extend(map(id, frames.values()))
         r = _dump_here(path, collect, values, preview_len, "fork", ppid, frames, names,
-                       gc_state, (id(gc_state), id(pipe), owner_id))
+                       gc_state, own)
+        own = None
         frames = names = None
         if r.ok:
             msg = "ok %d %d %d %r" % (r.objects, r.edges, r.bytes, r.seconds)
