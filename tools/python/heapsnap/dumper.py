@@ -373,7 +373,142 @@ _MethodDescriptorType = type(object.__dict__["__sizeof__"])
 _EVEN = slice(0, None, 2)
 # per-type kinds of work: K_NORMAL needs none beyond the chunk passes (exact dicts
 # included, done for a whole chunk in dicts()); the others go through special()
-K_NORMAL, K_DICTSUB, K_CODE, K_FRAME, K_TYPE, K_MODULE, K_FUNC, K_BFUNC = range(8)
+K_NORMAL, K_DICTSUB, K_CODE, K_FRAME, K_TYPE, K_MODULE, K_FUNC, K_BFUNC, K_PROVIDER = range(9)
+
+
+# ---------------------------------------------------------------------------
+# Providers: the references of C containers whose tp_traverse hides them
+#
+# A provider is keyed by the exact (module, name) of a static C type; it also serves
+# the Python subclasses of that type. It reads only through the C type's own
+# descriptors (never getattr on the instance: a subclass could override them), never
+# imports the library (the type is only recognised when an instance is already in
+# the heap), and never calls a method of a user object. Built once per dump when the
+# first instance's type is registered; if that fails (the library changed its API),
+# or a call fails on one instance, the instance is flagged EDGES_INCOMPLETE and the
+# facts say so (`providers.failed`).
+
+
+def _c_getter(d, name):
+    """The __get__ of the C getset/member descriptor d[name] (a type's dict)."""
+    x = d[name]
+    if type(x).__name__ not in ("getset_descriptor", "member_descriptor"):
+        raise TypeError("%s is a %s, not a C descriptor" % (name, type(x).__name__))
+    return x.__get__
+
+
+def _c_method(d, name):
+    """The C method d[name] (a method_descriptor or wrapper_descriptor)."""
+    x = d[name]
+    if id(type(x)) not in _C_DESCRIPTOR_IDS:
+        raise TypeError("%s is a %s, not a C method" % (name, type(x).__name__))
+    return x
+
+
+class _NumpyArrays(object):
+    """numpy.ndarray (no GC support: gc.get_referents says []). Its references:
+
+    - `.base`: the object whose memory a view uses (another array, bytes, mmap...);
+    - `.dtype`: the array's dtype, except the plain object dtype (numpy's own singleton);
+    - the elements of an array of object dtype that owns its memory (a view's elements
+      are its base's), whatever its shape and strides, in C order; and the object
+      fields of a structured dtype (labelled with the field's name).
+
+    A one-dimensional exact ndarray whose edges are exactly its elements gets
+    POSITIONAL_EDGES (edge j is item [j]). Holds no reference to a heap object between
+    calls (the reference counts read by the walk stay net of it): the descriptors are
+    looked up in the type's dict on each call."""
+
+    def __init__(self, nd):
+        self.nd_id = id(nd)
+        self.getters(nd)        # fails now, once, if numpy's API changed
+
+    @staticmethod
+    def getters(nd):
+        d = _T_DICT(nd)
+        return (_c_getter(d, "base"), _c_getter(d, "dtype"), _c_getter(d, "flat"),
+                _c_getter(d, "ndim"), _c_method(d, "view"), _c_method(d, "__getitem__"))
+
+    @staticmethod
+    def dtype_getters(dt):
+        T = type(dt)
+        for B in _T_MRO(T) or (T,):
+            if (not _T_FLAGS(B) & _TPFLAGS_HEAPTYPE and _T_NAME(B) == "dtype"
+                    and _T_MODULE(B) == "numpy"):
+                d = _T_DICT(B)
+                return (_c_getter(d, "hasobject"), _c_getter(d, "names"),
+                        _c_getter(d, "fields"))
+        raise TypeError("no numpy.dtype in the MRO of the dtype's type")
+
+    def __call__(self, a, w):
+        """(extra referents, their labels or None, positional)"""
+        T = type(a)
+        nd = T
+        if id(T) != self.nd_id:
+            for nd in _T_MRO(T):
+                if id(nd) == self.nd_id:
+                    break
+            else:
+                raise TypeError("not an ndarray")
+        base_of, dtype_of, flat_of, ndim_of, view, getitem = self.getters(nd)
+        b = base_of(a)
+        dt = dtype_of(a)
+        hasobject, names_of, fields_of = self.dtype_getters(dt)
+        out = []
+        labs = []
+        plain_object = False
+        if hasobject(dt):
+            names = names_of(dt)
+            plain_object = names is None
+            if b is None or not (nd in (_T_MRO(type(b)) or ())):
+                if plain_object:
+                    out = list(flat_of(a))
+                    labs = [0] * len(out)
+                    if T is nd and b is None and ndim_of(a) == 1:
+                        return out, None, True
+                else:
+                    plain = a if T is nd else view(a, nd)
+                    self.fields(plain, dt, out, labs, w, getitem, flat_of, 0)
+                    plain = None
+        if b is not None:
+            out.append(b)
+            labs.append(w.sid("base"))
+        if not plain_object:
+            out.append(dt)
+            labs.append(w.sid("dtype"))
+        return out, (labs if any(labs) else None), False
+
+    def fields(self, a, dt, out, labs, w, getitem, flat_of, depth):
+        """The object fields of structured array a (exact ndarray) into out, labs."""
+        if depth > 32:
+            raise ValueError("structured dtype nested too deep")
+        hasobject, names_of, fields_of = self.dtype_getters(dt)
+        fields = fields_of(dt)
+        for name in names_of(dt):
+            if type(name) is not str:
+                continue
+            if type(fields) is dict:
+                entry = dict.__getitem__(fields, name)
+            elif type(fields) is _MappingProxyType:
+                entry = _MappingProxyType.__getitem__(fields, name)
+            else:
+                raise TypeError("dtype.fields is a %s" % type(fields).__name__)
+            fdt = tuple.__getitem__(entry, 0)
+            fh, fn, _ = self.dtype_getters(fdt)
+            if not fh(fdt):
+                continue
+            sub = getitem(a, name)
+            if fn(fdt) is not None:
+                self.fields(sub, fdt, out, labs, w, getitem, flat_of, depth + 1)
+            else:
+                items = list(flat_of(sub))
+                out.extend(items)
+                labs.extend([w.sid(name)] * len(items))
+            sub = None
+
+
+# (module, qualified name) of a static C type -> provider class
+_PROVIDERS = {("numpy", "ndarray"): _NumpyArrays}
 
 
 def _c_finalizer_types():
@@ -455,6 +590,10 @@ class _Walker(object):
         self.held_delta = {}    # id -> change of held since this chunk read its refcounts
         self.held_tids = set()  # the type indexes of the objects self.sizer refers to
         self.own_next = _NEVER  # the smallest position in own_at
+        self.providers = {}     # type index -> provider (False: could not be built)
+        self.provider_objs = {}     # "module.name" -> provider or False
+        self.provider_errors = {}   # "module.name" -> the first error
+        self.positional_objs = []   # object indexes flagged POSITIONAL_EDGES by providers
 
     # -- strings
     def sid(self, s):
@@ -569,13 +708,18 @@ class _Walker(object):
                 kind = K_FUNC
             elif T is _BuiltinFunctionType:
                 kind = K_BFUNC
+        prov = self.provider_for(T, mro) if kind == K_NORMAL else None
+        if prov is not None:
+            kind = K_PROVIDER
+            self.providers[i] = prov
         if T is list or T is tuple:
             oflag |= F_POSITIONAL_EDGES
             self.positional.add(i)
         if not sizeof_safe:
             oflag |= F_SIZE_ESTIMATED
             self.unsafe_size.add(i)
-        if flags & T_MANAGED_DICT and (_PY < (3, 13) or tf & _TPFLAGS_INLINE_VALUES):
+        if (flags & T_MANAGED_DICT and (_PY < (3, 13) or tf & _TPFLAGS_INLINE_VALUES)
+                and kind != K_PROVIDER):
             # sys.getsizeof misses the attribute values kept with the instance:
             # add 8 bytes per value (referents minus the type) + 8 (estimate)
             oflag |= F_SIZE_ESTIMATED
@@ -624,6 +768,56 @@ class _Walker(object):
             self.work.append(T)
             self.work_ids.append(self.key(id(T)))
         return i
+
+    def provider_for(self, T, mro):
+        """The provider for instances of T (see _PROVIDERS), False when it could not be
+        built (instances flagged EDGES_INCOMPLETE), None when there is none."""
+        for B in mro:
+            if _T_FLAGS(B) & _TPFLAGS_HEAPTYPE:
+                continue
+            try:
+                key = (_T_MODULE(B), _T_NAME(B))
+            except Exception:
+                continue
+            cls = _PROVIDERS.get(key) if type(key[0]) is str and type(key[1]) is str else None
+            if cls is None:
+                continue
+            name = "%s.%s" % key
+            p = self.provider_objs.get(name)
+            if p is None:
+                try:
+                    p = cls(B)
+                    p.name = name
+                except Exception as e:
+                    p = False
+                    self.provider_errors[name] = "%s: %s" % (type(e).__name__, e)
+                self.provider_objs[name] = p
+            return p
+        return None
+
+    def provide(self, o, refs, j, labels, base):
+        """refs[j] += what the provider of o's type reports (see _PROVIDERS)."""
+        p = self.providers[self.tindex[id(type(o))]]
+        if p is False:
+            self.incomplete.append(base + j)
+            return
+        try:
+            extra, labs, positional = p(o, self)
+        except Exception as e:
+            self.incomplete.append(base + j)
+            name = p.name
+            if name not in self.provider_errors:
+                self.provider_errors[name] = "%s: %s" % (type(e).__name__, e)
+            return
+        r = refs[j]
+        if positional and not r:
+            refs[j] = extra
+            self.positional_objs.append(base + j)
+            return
+        start = len(r)
+        refs[j] = r + extra
+        if labs is not None and self.values != "none":
+            labels[j] = (start, 1, labs)
 
     # -- special objects (per-object Python work)
     def special(self, kind, o, refs, j, labels, vals, base):
@@ -759,6 +953,8 @@ class _Walker(object):
             name = o.__name__
             if type(name) is str:
                 vals.append((base + j, self.sid(name) | V_NAME << 32))
+        elif kind == K_PROVIDER:
+            self.provide(o, refs, j, labels, base)
 
     @staticmethod
     def calibrate():
@@ -1315,6 +1511,8 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     w.labels = None
     for i in w.incomplete:
         c.flags[i] |= F_EDGES_INCOMPLETE
+    for i in w.positional_objs:
+        c.flags[i] |= F_POSITIONAL_EDGES
     # explicit roots and gc.garbage flags: every root was in the work list before the
     # chunk loop started; the ones from gc.get_objects() are found by a scan that stops
     # at the last of them
@@ -1339,8 +1537,17 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     rkl.fromlist([R_IMMORTAL] * len(w.immortal))
     rd.fromlist([0] * len(w.immortal))
     w.seen = w.work_ids = w.leaf_ids = None
+    # what the walk knows of its own completeness (keys a reader may ignore, SPEC 4.1)
+    extra = [(b"objects.edges_incomplete", FACT_U64, len(set(w.incomplete)))]
+    used = sorted(k for k, p in w.provider_objs.items() if p is not False)
+    if used:
+        extra.append((b"providers", FACT_STRING, _encode(" ".join(used))))
+    if w.provider_errors:
+        extra.append((b"providers.failed", FACT_STRING, _encode("; ".join(
+            "%s: %s" % kv for kv in sorted(w.provider_errors.items())))))
+    w.provider_objs = w.providers = None
     # the work list is dropped by the caller (it holds every object)
-    return c, seconds, w.sid
+    return c, seconds, w.sid, extra
 
 
 # ---------------------------------------------------------------------------
@@ -1537,8 +1744,9 @@ def _dump_here(path, collect, values, preview_len, mode, pid, frames, names, chi
         excluded = [id(facts)]
         excluded.extend(map(id, facts))
         excluded.extend(exclude)
-        c, walk_s, sid = _walk(values, preview_len, frames, names, excluded)
+        c, walk_s, sid, extra = _walk(values, preview_len, frames, names, excluded)
         frames = names = None
+        facts.extend(extra)
         facts.append((b"dump.duration_ns", FACT_U64, int(walk_s * 1e9)))
         _put_facts(c, sid, facts)
         objects, edges = len(c.address), len(c.edge_target)
