@@ -912,7 +912,8 @@ class _Walker(object):
                     self.incomplete.append(base + j)
                 else:
                     fl = o.f_locals
-                    if fl is not None and id(fl) not in have:
+                    if fl is not None and (id(fl) not in have or fl is o.f_globals):
+                        # module code: f_locals is f_globals, a second reference
                         r.append(fl)
             refs[j] = r
         elif kind == K_TYPE:
@@ -1227,6 +1228,8 @@ class _Walker(object):
         if count & high3:   # a count >= 2**29: immortal (static objects of 3.11 too)
             lim = _IMMORTAL_LIMIT + self.ov
             for j in itertools.compress(range(n), map(ge, rc, itertools.repeat(lim))):
+                if _IS_IMMORTAL is not None and not _IS_IMMORTAL(chunk[j]):
+                    continue    # 3.14+: the interpreter says (a count that high is real)
                 self.immortal.append(base + j)
                 c.flags[base + j] |= F_REFCOUNT_UNKNOWN
         return True
@@ -1262,10 +1265,12 @@ class _Walker(object):
         fl = list(map(or_, map(self.tflag.__getitem__, tids), map(gc.is_tracked, chunk)))
         if max(rc) >= _IMMORTAL_LIMIT:
             for j in compress(range(n), map(ge, rc, repeat(_IMMORTAL_LIMIT))):
-                self.immortal.append(base + j)
-                fl[j] |= F_REFCOUNT_UNKNOWN
                 if rc[j] > U32_MAX:
                     rc[j] = U32_MAX
+                if _IS_IMMORTAL is not None and not _IS_IMMORTAL(chunk[j]):
+                    continue    # 3.14+: the interpreter says (see packed)
+                self.immortal.append(base + j)
+                fl[j] |= F_REFCOUNT_UNKNOWN
         c.flags.fromlist(fl)
         c.refcount.fromlist(rc)
 
@@ -1343,6 +1348,20 @@ class _Walker(object):
 
 
 _HAS_IS_FINALIZED = hasattr(gc, "is_finalized")
+_IS_IMMORTAL = getattr(sys, "_is_immortal", None)     # 3.14+
+
+
+def _free_threaded():
+    """Why a dump is refused on this interpreter (a free-threaded build), or None."""
+    try:
+        import sysconfig
+        if sysconfig.get_config_var("Py_GIL_DISABLED"):
+            return ("free-threaded build (Py_GIL_DISABLED=1): its reference counts are "
+                    "split and biased, so refcount-surplus roots would be wrong; use a "
+                    "default (GIL) build of CPython")
+    except Exception:
+        pass
+    return None
 
 
 def _seed_roots(w, frames, thread_names, skip_frame_ids):
@@ -1414,6 +1433,41 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
     return roots, at
 
 
+def _cut_edges(c, targets):
+    """Remove every edge to the addresses `targets` (objects left out of the dump that
+    something in it holds: this module's list of trigger handles, a handle a program
+    keeps), so that none dangles. C-level scans: only a few edges are ever removed."""
+    import bisect
+    et, es, lab = c.edge_target, c.edge_start, c.edge_label
+    raw = None
+    drop = []
+    for t in targets:
+        k = et.count(t)
+        if not k:
+            continue
+        if raw is None:
+            raw = et.tobytes()
+        pat = _u64([t]).tobytes()
+        p = raw.find(pat)
+        while p >= 0 and k:
+            if p % 8 == 0:
+                drop.append(p // 8)
+                k -= 1
+            p = raw.find(pat, p + 1)
+    raw = None
+    for p in sorted(drop, reverse=True):
+        del et[p]
+        if lab is not None:
+            del lab[p]
+        i = bisect.bisect_right(es, p)      # edge p belongs to object i - 1
+        n = len(es) - i
+        if n:
+            bo = sys.byteorder
+            tail = int.from_bytes(es[i:].tobytes(), bo) - int.from_bytes(_u64([1]) * n, bo)
+            es[i:] = _u64()
+            es.frombytes(tail.to_bytes(8 * n, bo))
+
+
 def _patterns(n, ov):
     """Big ints of n packed native u32 words: ov, 0xFF, 0xC0000000, 0xE0000000 (see
     _Walker.packed)."""
@@ -1428,8 +1482,10 @@ def _first_positions(ids, wanted):
     return itertools.islice(found, len(wanted))
 
 
-def _walk(values, preview_len, frames, thread_names, excluded):
-    """Enumerate the heap; returns (Content, walk seconds). frames: list of (ident, frame)."""
+def _walk(values, preview_len, frames, thread_names, excluded, own=None, cut=()):
+    """Enumerate the heap; returns (Content, walk seconds, sid, facts). frames: list of
+    (ident, frame); excluded: ids left out; own: Counter {id: references held by objects
+    left out}, subtracted; cut: ids of objects left out whose in-edges are removed."""
     work = gc.get_objects()   # first, before any other work structure exists
     t0 = time.perf_counter()
     w = _Walker(work, values, preview_len)
@@ -1479,6 +1535,8 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     # while chunk() reads reference counts, its frame and this function's callers in
     # this module hold references to their functions, code objects, ...
     w.own = _frame_references(sys._getframe(), _Walker.chunk)
+    if own:
+        w.own.update(own)
     w.own_keys = dict(zip(map(rshift, w.own, itertools.repeat(_SH)), w.own.values()))
     w.held_delta = {}   # the references taken so far are held when every count is read
     hit = set(itertools.compress(w.own_keys, map(w.seen.__contains__, w.own_keys)))
@@ -1513,6 +1571,8 @@ def _walk(values, preview_len, frames, thread_names, excluded):
         c.flags[i] |= F_EDGES_INCOMPLETE
     for i in w.positional_objs:
         c.flags[i] |= F_POSITIONAL_EDGES
+    if cut:
+        _cut_edges(c, cut)
     # explicit roots and gc.garbage flags: every root was in the work list before the
     # chunk loop started; the ones from gc.get_objects() are found by a scan that stops
     # at the last of them
@@ -1741,10 +1801,16 @@ def _dump_here(path, collect, values, preview_len, mode, pid, frames, names, chi
             # finalizers now, and a dump must not run them for it
             facts.append((b"gc.collected", FACT_U64, gc.collect()))
         gc.disable()
-        excluded = [id(facts)]
+        # the dumper's own objects (trigger handles, other threads' dumper frames)
+        machinery, m_own, cut = _machinery(frames)
+        excluded = [id(facts), id(machinery), id(m_own), id(cut)]
         excluded.extend(map(id, facts))
+        excluded.extend(map(id, machinery))
         excluded.extend(exclude)
-        c, walk_s, sid, extra = _walk(values, preview_len, frames, names, excluded)
+        machinery = None
+        c, walk_s, sid, extra = _walk(values, preview_len, frames, names, excluded, m_own,
+                                      cut)
+        m_own = cut = None
         frames = names = None
         facts.extend(extra)
         facts.append((b"dump.duration_ns", FACT_U64, int(walk_s * 1e9)))
@@ -1785,7 +1851,8 @@ def _dump_here(path, collect, values, preview_len, mode, pid, frames, names, chi
             gc.enable()
 
 
-def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_len=64):
+def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_len=64,
+         _trigger=None):
     """Write a heap snapshot of this process to path; returns a DumpResult.
 
     path: file name; written as path + ".tmp-<pid>" and renamed onto path only when
@@ -1806,9 +1873,11 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
     characters), "none" (no values, no key labels; type names only).
 
     Never raises for a failed dump: returns ok=False with error set and writes one line
-    to stderr. Only one dump runs at a time; a concurrent request (another thread, a
-    signal during a dump) returns ok=False, error "a dump is already running" (and says
-    so on stderr).
+    to stderr. Only one dump runs at a time; a concurrent request (another thread)
+    returns ok=False, error "a dump is already running" (and says so on stderr). A
+    trigger of install() that arrives during a dump is queued instead (see install).
+    Refused (ok=False) on a free-threaded build, whose reference counts the dump's
+    roots cannot be derived from.
 
     >>> r = dump("/tmp/example.hsnap")      # doctest: +SKIP
     >>> r.ok, r.objects > 0                   # doctest: +SKIP
@@ -1824,9 +1893,15 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
     # private copies: the caller's objects must not gain references from our frames
     path = _private_str(path)
     values = _private_str(values)
+    refused = _free_threaded()
+    if refused:
+        r = DumpResult(False, path, refused)
+        _say("dump to %s refused: %s" % (path, r.error))
+        return r
     if not _lock.acquire(False):
-        r = DumpResult(False, path, "a dump is already running")
-        _say("dump to %s failed: %s" % (path, r.error))
+        r = DumpResult(False, path, _BUSY)
+        if _trigger is None:
+            _say("dump to %s failed: %s" % (path, r.error))
         return r
     owner = [True] if fork else None    # [False] once a reaper thread owns the lock
     try:
@@ -1846,7 +1921,15 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
         return r
     finally:
         if owner is None or owner[0]:
-            _lock.release()
+            owner = None
+            _release()
+
+
+def _release():
+    """Release the one-dump lock, then run a queued trigger (see Installed._fire)."""
+    _lock.release()
+    if _INSTALLED:
+        _run_pending()
 
 
 def _dump_fork(path, wait, collect, values, preview_len, owner):
@@ -1993,7 +2076,8 @@ def _reap(pid, pipe, chunks, path, t0):
         _say("dump to %s failed: %s" % (path, e))
     finally:
         _close(pipe, 0)
-        _lock.release()
+        pipe = chunks = path = None
+        _release()
 
 
 # ---------------------------------------------------------------------------
@@ -2038,16 +2122,58 @@ def _auto_path(directory, prefix):
     return os.path.join(directory, "%s-%d-%s.hsnap" % (prefix, os.getpid(), stamp))
 
 
-class Installed(object):
-    """Handle returned by install(); call uninstall() to remove the triggers."""
+def _check_directory(directory, min_free=1 << 20):
+    """Raise OSError unless directory exists, is a writable directory and has at least
+    min_free bytes free: what a trigger needs, checked when it is installed rather than
+    hours later when it fires."""
+    if not os.path.isdir(directory):
+        raise OSError("dump directory %r does not exist or is not a directory" % (directory,))
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OSError("dump directory %r is not writable" % (directory,))
+    try:
+        st = os.statvfs(directory)
+        free = st.f_bavail * st.f_frsize
+    except (AttributeError, OSError):
+        return
+    if free < min_free:
+        raise OSError("dump directory %r has %d bytes free (at least %d needed)"
+                      % (directory, free, min_free))
 
-    def __init__(self):
+
+# The installed trigger handles (see _machinery). Kept out of every dump, with the
+# edge from this module's globals to this list.
+_INSTALLED = []
+
+
+class Installed(object):
+    """Handle returned by install(); call uninstall() to remove the triggers.
+
+    The handle and everything it holds (its results, handlers, watcher thread) are the
+    dumper's own: they are kept out of every dump, and the reference counts of what
+    they refer to are stored net of them. (A program that keeps the handle in one of its
+    own objects gets a dangling edge there: SPEC 4.5.)"""
+
+    __slots__ = ("signal", "results", "_directory", "_prefix", "_fork", "_values",
+                 "_threshold", "_interval", "_logger", "_old_handler", "_handler",
+                 "_atexit", "_wait", "_stop", "_pending", "_watcher")
+
+    def __init__(self, directory, prefix, fork, values, logger):
         self.signal = None
-        self._old_handler = None
-        self._atexit = None
-        self._stop = None
-        self._thread = None
         self.results = []   # DumpResults of triggered dumps (most recent last)
+        self._directory = _private_str(directory)
+        self._prefix = _private_str(prefix)
+        self._fork = fork
+        self._values = _private_str(values)
+        self._threshold = None
+        self._interval = None
+        self._logger = logger
+        self._old_handler = None
+        self._handler = None
+        self._atexit = None
+        self._wait = None       # the watcher's sleep: acquire of a lock held until stop
+        self._stop = None       # its release
+        self._pending = None    # a trigger that arrived during a dump: its name
+        self._watcher = None
 
     def uninstall(self):
         import signal as _signal
@@ -2058,23 +2184,197 @@ class Installed(object):
             except Exception:
                 pass
             self.signal = None
+        self._old_handler = self._handler = None
         if self._atexit is not None:
             import atexit
             atexit.unregister(self._atexit)
             self._atexit = None
         if self._stop is not None:
-            self._stop.set()
+            try:
+                self._stop()
+            except Exception:
+                pass
             self._stop = None
+        self._pending = None
+        try:
+            _INSTALLED.remove(self)
+        except ValueError:
+            pass
+
+    def _on_signal(self, signum, frame):
+        # the interrupted frame is the program's: drop this frame's reference to it first
+        del frame, signum
+        try:
+            self._fire("signal")
+        except BaseException:
+            pass
+
+    def _on_exit(self):
+        try:
+            self._fire("at-exit")
+        except BaseException:
+            pass
+
+    def _watch(self):
+        """The RSS watcher (the whole stack of its own thread, started from C). While it
+        waits, its frame holds only this handle, the bound acquire and True (see
+        _machinery)."""
+        while not self._wait(True, self._interval):
+            try:
+                if self._rss() > self._threshold:
+                    self._fire("rss")
+                    return      # once: the first time the RSS passes the threshold
+            except BaseException:
+                return
+
+    @staticmethod
+    def _rss():
+        return _rss_bytes() or 0
+
+    def _fire(self, why):
+        """Dump now, or, when a dump is running, queue one (at most one pending per
+        handle; it runs as soon as that dump releases the lock). Logs one line."""
+        path = _auto_path(self._directory, self._prefix)
+        r = dump(path, fork=self._fork, values=self._values, _trigger=self)
+        if r.error == _BUSY:
+            self._pending = why
+            self._log("%s trigger: a dump is running; this one is queued" % why)
+            return None
+        self.results.append(r)
+        if r.ok:
+            if r.child_pid is not None and not r.objects:
+                self._log("%s dump: %s (fork child %d started)" % (why, r.path, r.child_pid))
+            else:
+                self._log("%s dump: %s (%d objects, %.2f s)" % (why, r.path, r.objects,
+                                                               r.seconds))
+        else:
+            self._log("%s dump to %s failed: %s" % (why, r.path, r.error))
+        return r
+
+    def _log(self, msg):
+        logger = self._logger
+        if logger is not None:
+            try:
+                logger.info("heapsnap: %s", msg)
+                return
+            except Exception:
+                pass
+        _say(msg)
+
+
+_BUSY = "a dump is already running"
+
+
+def _run_pending():
+    """After a dump released the lock: run the one queued trigger of a handle, if any."""
+    for h in list(_INSTALLED):
+        why = h._pending
+        if why is not None:
+            h._pending = None
+            h._fire(why + " (queued)")
+            return
+
+
+def _machinery(frames):
+    """The dumper's own objects that a dump must leave out (ids), and the references
+    they hold to objects that stay in (a Counter by id, subtracted from those
+    reference counts): the installed handles with their results and handlers, and the
+    frames running this module's code in threads other than the dumping one (the RSS
+    watcher). frames: {thread ident: innermost frame}."""
+    out = []
+    own = Counter()
+    seen = set()
+    cut = []        # ids whose in-edges are removed from the dump (this module holds them)
+
+    def take(o):
+        if id(o) not in seen:
+            seen.add(id(o))
+            out.append(o)
+
+    if _INSTALLED:
+        take(_INSTALLED)
+        cut.append(id(_INSTALLED))
+    for h in _INSTALLED:
+        take(h)
+        cut.append(id(h))
+        take(h.results)
+        for r in h.results:
+            take(r)
+            for x in (r.path, r.error):
+                if type(x) is str:
+                    take(x)
+        for x in (h._directory, h._prefix, h._values, h._interval, h._handler, h._atexit,
+                  h._wait, h._stop):
+            if x is not None and type(x) is not bool:
+                take(x)
+        if h._wait is not None:
+            take(h._wait.__self__)      # the watcher's lock
+        # held from C, and by some versions' module states (atexit's, traversed)
+        cut.extend(id(x) for x in (h._handler, h._atexit) if x is not None)
+    me = threading.get_ident()
+    watch_code = Installed._watch.__code__
+    functions = None
+    runpy = sys.modules.get("runpy")
+    run_code = as_main = None
+    if type(runpy) is _ModuleType:
+        d = _plain_str_dict(runpy.__dict__)
+        fn = dict.get(d, "_run_code")
+        run_code = fn.__code__ if type(fn) is _FunctionType else None
+        fn = dict.get(d, "_run_module_as_main")
+        as_main = fn.__code__ if type(fn) is _FunctionType else None
+        fn = d = None
+    runpy = None
+    for ident, f in list(frames.items()):
+        while f is not None:
+            b = f.f_back
+            if (run_code is not None and b is not None and b.f_code is run_code
+                    and not f.f_code.co_flags & _CO_OPTIMIZED):
+                # `python -m`: runpy's exec(code, run_globals) holds the module's code
+                # and globals on its value stack, where no dump can see them
+                k = 1
+                if _PY < (3, 11) and b.f_back is not None and b.f_back.f_code is as_main:
+                    k = 2   # and before 3.11 the call _run_code(code, main_globals, ...)
+                own[id(f.f_code)] += k
+                own[id(f.f_globals)] += k
+            if ident != me and f.f_globals is _GLOBALS:
+                if functions is None:
+                    functions = _module_functions()
+                take(f)
+                own[id(f.f_code)] += 1
+                fn = functions.get(id(f.f_code))
+                if fn is not None and _PY >= (3, 11):
+                    own[id(fn)] += 1
+                if _PY < (3, 11):
+                    own[id(f.f_globals)] += 1
+                    own[id(f.f_builtins)] += 1
+                if f.f_code is watch_code:
+                    own[id(True)] += 1      # the argument on its value stack
+            f = b
+    f = b = None
+    for o in out:
+        if type(o) is _FrameType:
+            continue
+        for r in gc.get_referents(o):
+            if id(r) not in seen:
+                own[id(r)] += 1
+    return out, own, cut
 
 
 def install(*, signal=None, directory=".", at_exit=False, rss_threshold=None,
-            rss_interval=1.0, fork=False, values="names", prefix="heapsnap"):
+            rss_interval=1.0, fork=False, values="names", prefix="heapsnap", logger=None):
     """Install dump triggers; files go to directory/prefix-<pid>-<UTC time>.hsnap.
 
     signal: a signal number or name ("SIGUSR1"): dump when it arrives (main thread).
     at_exit: dump at interpreter exit (atexit; not on os._exit or fatal signals).
-    rss_threshold: bytes or "500M"/"2G": a daemon thread reads the RSS every
-    rss_interval seconds and dumps once it passes the threshold, then re-arms at 1.5x.
+    rss_threshold: bytes or "500M"/"2G": a thread reads the RSS every rss_interval
+    seconds and dumps once, the first time the RSS is above the threshold (then stops).
+    logger: a logging.Logger-like object; each triggered dump logs one line there
+    (path, objects, seconds, or the error) with .info(), else on stderr.
+
+    Checks now, and raises (ValueError, OSError) if the options are wrong or the
+    directory does not exist, is not writable or has less than 1 MiB free. A trigger
+    that arrives while a dump is running is queued (at most one per handle) and runs
+    when that dump ends. The handle and its machinery never appear in a dump.
     Returns an Installed handle with uninstall().
     """
     import signal as _signal
@@ -2082,106 +2382,234 @@ def install(*, signal=None, directory=".", at_exit=False, rss_threshold=None,
         raise ValueError("values must be one of %s" % "/".join(_VALUES))
     sig = _parse_signal(signal)
     threshold = _parse_size(rss_threshold)
-    h = Installed()
     directory = os.fspath(directory)
-
-    def trigger():
-        try:
-            r = dump(_auto_path(directory, prefix), fork=fork, values=values)
-            h.results.append(r)
-            return r
-        except BaseException:
-            return None
-
+    if not isinstance(directory, str):
+        directory = os.fsdecode(directory)
+    if threshold is not None and (type(rss_interval) not in (int, float)
+                                  or not rss_interval > 0):
+        raise ValueError("rss_interval must be a positive number of seconds")
+    _check_directory(directory)
+    h = Installed(directory, prefix, bool(fork), values, logger)
     if sig is not None:
-        def _on_signal(signum, frame):
-            try:
-                trigger()
-            except BaseException:
-                pass
-        h._old_handler = _signal.signal(sig, _on_signal)
+        h._handler = h._on_signal
+        h._old_handler = _signal.signal(sig, h._handler)
         h.signal = sig
+    _INSTALLED.append(h)
     if at_exit:
         import atexit
-        h._atexit = trigger
-        atexit.register(trigger)
+        h._atexit = h._on_exit
+        atexit.register(h._atexit)
     if threshold is not None:
-        stop = threading.Event()
-        h._stop = stop
-
-        def _watch():
-            limit = threshold
-            page = os.sysconf("SC_PAGE_SIZE")
-            while not stop.wait(rss_interval):
-                try:
-                    with open("/proc/self/statm", "rb") as f:
-                        rss = int(f.read().split()[1]) * page
-                except Exception:
-                    rss = _rss_bytes() or 0
-                if rss > limit:
-                    trigger()
-                    limit = int(limit * 1.5)
-
-        h._thread = threading.Thread(target=_watch, name="heapsnap-rss-watch", daemon=True)
-        h._thread.start()
+        import _thread
+        lock = _thread.allocate_lock()
+        lock.acquire()
+        h._threshold = threshold
+        h._interval = float(repr(float(rss_interval)))   # a private float
+        h._wait = lock.acquire
+        h._stop = lock.release
+        lock = None
+        h._watcher = _thread.start_new_thread(h._watch, ())
     return h
 
 
 # ---------------------------------------------------------------------------
 # Command line
 
+_RUN_VALUED = ("--signal", "--dir", "--rss-threshold", "--rss-interval", "--values",
+               "--prefix")
+
+
+def _split_run_argv(argv):
+    """(heapsnap options, module or None, program argv) of `run [options] script args`
+    or `run [options] -m module args`: the program's arguments are never parsed here."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "-m":
+            if i + 1 >= len(argv):
+                raise ValueError("-m needs a module name")
+            return argv[:i], argv[i + 1], argv[i + 2:]
+        if a == "--":
+            if i + 1 >= len(argv):
+                break
+            return argv[:i], None, argv[i + 1:]
+        if not a.startswith("-") or a == "-":
+            return argv[:i], None, argv[i:]
+        if a in _RUN_VALUED:
+            i += 1
+        i += 1
+    return argv, None, []
+
 
 def main(argv=None):
-    """python -m heapsnap run [options] script.py [args...]"""
+    """python -m heapsnap run [options] (script.py | -m module) [args...]
+
+    The program then runs as `python script.py args` (or `python -m module args`) would,
+    in this same process (exec of the same interpreter, same pid) with the triggers
+    installed by a start-up hook that leaves nothing behind: dumps show the program's
+    globals under module '__main__', as with install() in the script."""
     import argparse
+    argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="heapsnap", description="heapsnap Python dumper")
     p.add_argument("--version", action="version", version="heapsnap " + __version__)
-    sub_ = p.add_subparsers(dest="command")
-    r = sub_.add_parser("run", help="run a script with dump triggers installed")
+    p.add_argument("command", nargs="?", choices=["run"])
+    if not argv or argv[0] != "run":
+        p.parse_args(argv)
+        p.print_help(sys.stderr)
+        return 2
+    r = argparse.ArgumentParser(
+        prog="heapsnap run", usage="heapsnap run [options] (script.py | -m module) [args...]",
+        description="run a Python program with dump triggers installed")
     r.add_argument("--signal", default=None, help="dump on this signal, e.g. SIGUSR1")
     r.add_argument("--dir", default=".", help="directory for dump files (default .)")
-    r.add_argument("--at-exit", action="store_true", help="dump when the script exits")
-    r.add_argument("--rss-threshold", default=None, help="dump when RSS passes e.g. 500M")
+    r.add_argument("--at-exit", action="store_true", help="dump when the program exits")
+    r.add_argument("--rss-threshold", default=None,
+                   help="dump once, the first time the RSS is above this, e.g. 500M")
+    r.add_argument("--rss-interval", default=1.0, type=float,
+                   help="seconds between RSS checks (default 1)")
     r.add_argument("--fork", action="store_true", help="dump in a forked child")
     r.add_argument("--values", default="names", choices=_VALUES,
                    help="what to record besides the graph (default names; all adds "
                         "previews that may contain secrets)")
     r.add_argument("--prefix", default="heapsnap",
                    help="file name prefix: PREFIX-PID-TIMESTAMP.hsnap (default heapsnap)")
-    r.add_argument("script")
-    r.add_argument("args", nargs=argparse.REMAINDER)
-    a = p.parse_args(argv)
-    if a.command != "run":
-        p.print_help(sys.stderr)
-        return 2
     try:
-        install(signal=a.signal, directory=a.dir, at_exit=a.at_exit,
-                rss_threshold=a.rss_threshold, fork=a.fork, values=a.values,
-                prefix=a.prefix)
+        opts, module, prog = _split_run_argv(argv[1:])
     except ValueError as e:
         sys.stderr.write("heapsnap: %s\n" % e)
         return 2
-    sys.argv = [a.script] + list(a.args)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(a.script)))
-    _run_as_main(a.script)
-    return 0
+    a = r.parse_args(opts)
+    if module is None and not prog:
+        r.print_usage(sys.stderr)
+        sys.stderr.write("heapsnap run: a script or -m module is needed\n")
+        return 2
+    try:
+        _parse_signal(a.signal)
+        _parse_size(a.rss_threshold)
+        if not a.rss_interval > 0:
+            raise ValueError("--rss-interval must be positive")
+        _check_directory(a.dir)
+        if module is None and not os.path.isfile(prog[0]):
+            raise OSError("no such script: %r" % (prog[0],))
+        if not sys.executable:
+            raise OSError("sys.executable is unknown: cannot start the program")
+        if sys.flags.ignore_environment or sys.flags.no_site:
+            raise OSError("run needs the environment and the site module (no -E, -I, -S)")
+    except (ValueError, OSError) as e:
+        sys.stderr.write("heapsnap: %s\n" % e)
+        return 2
+    settings = [("signal", a.signal), ("dir", a.dir), ("at_exit", a.at_exit),
+                ("rss_threshold", a.rss_threshold), ("rss_interval", a.rss_interval),
+                ("fork", a.fork), ("values", a.values), ("prefix", a.prefix)]
+    return _exec_with_triggers(settings, module, prog)
 
 
-def _run_as_main(script):
-    """Run `script` the way `python script.py` does: as a real module named __main__ in
-    sys.modules, which stays there after the script returns. An at-exit dump then shows
-    the script's globals under `module '__main__'`, not under this module."""
-    import types
-    with open(script, "rb") as f:
-        source = f.read()
-    code = compile(source, script, "exec")
-    main = types.ModuleType("__main__")
-    main.__file__ = script
-    main.__builtins__ = __builtins__
-    main.__loader__ = None
-    main.__spec__ = None
-    sys.modules["__main__"] = main
-    exec(code, main.__dict__)
+def _hex(s):
+    return str(s).encode("utf-8", "surrogateescape").hex()
+
+
+def _unhex(h):
+    return bytes.fromhex(h).decode("utf-8", "surrogateescape")
+
+
+_BOOTSTRAP = r"""# heapsnap run: installs the dump triggers at start-up, then removes itself
+def _heapsnap_run():
+    import os, sys
+    env = os.environ
+    here = env.pop("HEAPSNAP_RUN_BOOT")
+    old = env.pop("HEAPSNAP_RUN_PYTHONPATH", None)
+    if old is None:
+        env.pop("PYTHONPATH", None)
+    else:
+        env["PYTHONPATH"] = old
+    while here in sys.path:
+        sys.path.remove(here)
+    where = env.pop("HEAPSNAP_RUN_PATH")
+    name = env.pop("HEAPSNAP_RUN_MODULE")
+    settings = env.pop("HEAPSNAP_RUN_SETTINGS")
+    for d in (os.path.join(here, "__pycache__"), here):
+        if os.path.isdir(d):
+            for f in os.listdir(d):
+                if not os.path.isdir(os.path.join(d, f)):
+                    os.unlink(os.path.join(d, f))
+            os.rmdir(d)
+    sys.path.insert(0, where)
+    try:
+        mod = __import__(name, fromlist=["_run_bootstrap"])
+    finally:
+        sys.path.remove(where)
+    mod._run_bootstrap(settings)
+    del sys.modules["sitecustomize"]
+    try:    # the sitecustomize this one shadows, if any: it takes this one's place
+        import sitecustomize
+    except ImportError as e:
+        if e.name != "sitecustomize":
+            raise
+        return False
+    return True
+try:
+    _found = _heapsnap_run()
+except BaseException as e:
+    import os
+    os.write(2, ("heapsnap: run: could not install the triggers: %s: %s\n"
+                 % (type(e).__name__, e)).encode("utf-8", "backslashreplace"))
+    os._exit(2)
+if not _found:
+    # no sitecustomize of the program's own: fail this import the way a missing one
+    # does (site ignores it), so that no module 'sitecustomize' is left in sys.modules
+    raise ImportError("no sitecustomize (heapsnap run's start-up hook removed itself)",
+                      name="sitecustomize")
+"""
+
+
+def _exec_with_triggers(settings, module, prog):
+    """Replace this process with `python [-m module] prog...`, the triggers installed by
+    a sitecustomize start-up hook (in a temporary directory it deletes)."""
+    import tempfile
+    here = tempfile.mkdtemp(prefix="heapsnap-run-")
+    with open(os.path.join(here, "sitecustomize.py"), "w") as f:
+        f.write(_BOOTSTRAP)
+    env = dict(os.environ)
+    if "PYTHONPATH" in env:
+        env["HEAPSNAP_RUN_PYTHONPATH"] = env["PYTHONPATH"]
+        env["PYTHONPATH"] = here + os.pathsep + env["PYTHONPATH"]
+    else:
+        env["PYTHONPATH"] = here
+    env["HEAPSNAP_RUN_BOOT"] = here
+    me = os.path.abspath(__file__)
+    if __name__.endswith(".dumper") and __name__.count(".") == 1:     # heapsnap.dumper
+        env["HEAPSNAP_RUN_PATH"] = os.path.dirname(os.path.dirname(me))
+        env["HEAPSNAP_RUN_MODULE"] = __name__
+    else:       # the copied file, run as a script or imported as a module
+        env["HEAPSNAP_RUN_PATH"] = os.path.dirname(me)
+        env["HEAPSNAP_RUN_MODULE"] = os.path.splitext(os.path.basename(me))[0]
+    env["HEAPSNAP_RUN_SETTINGS"] = " ".join("%s=%s" % (k, _hex(v)) for k, v in settings)
+    try:
+        import subprocess
+        flags = subprocess._args_from_interpreter_flags()
+    except Exception:
+        flags = []
+    argv = [sys.executable] + flags + (["-m", module] if module is not None else []) + prog
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(sys.executable, argv, env)
+    except OSError as e:
+        sys.stderr.write("heapsnap: cannot start %s: %s\n" % (sys.executable, e))
+        import shutil
+        shutil.rmtree(here, ignore_errors=True)
+        return 2
+
+
+def _run_bootstrap(settings):
+    """In the program started by `run` (from its start-up hook): install the triggers."""
+    kv = dict(item.split("=", 1) for item in settings.split())
+    v = {k: _unhex(x) for k, x in kv.items()}
+    install(signal=None if v["signal"] == "None" else v["signal"], directory=v["dir"],
+            at_exit=v["at_exit"] == "True",
+            rss_threshold=None if v["rss_threshold"] == "None" else v["rss_threshold"],
+            rss_interval=float(v["rss_interval"]), fork=v["fork"] == "True",
+            values=v["values"], prefix=v["prefix"])
 
 
 if __name__ == "__main__":
