@@ -2265,6 +2265,14 @@ class Installed(object):
 _BUSY = "a dump is already running"
 
 
+def _finish_at_exit():
+    """At exit (registered by the first install()): let a dump that another thread is
+    writing (the RSS watcher's, a queued one) finish, rather than leave a temporary
+    file when the interpreter stops that thread; then run a queued trigger."""
+    if _lock.acquire(True, 300):
+        _release()
+
+
 def _run_pending():
     """After a dump released the lock: run the one queued trigger of a handle, if any."""
     for h in list(_INSTALLED):
@@ -2390,6 +2398,10 @@ def install(*, signal=None, directory=".", at_exit=False, rss_threshold=None,
         raise ValueError("rss_interval must be a positive number of seconds")
     _check_directory(directory)
     h = Installed(directory, prefix, bool(fork), values, logger)
+    if not _INSTALLED:
+        import atexit
+        atexit.unregister(_finish_at_exit)
+        atexit.register(_finish_at_exit)
     if sig is not None:
         h._handler = h._on_signal
         h._old_handler = _signal.signal(sig, h._handler)
