@@ -1,7 +1,9 @@
 """heapsnap dumper: write a snapshot of a CPython heap in the heapsnap format.
 
-Supported: CPython 3.8 to 3.13, standard library only. This one file is the whole
-dumper: copy it onto a server next to a program and use it alone::
+Supported: CPython 3.8 to 3.15, standard library only. A free-threaded build
+(``Py_GIL_DISABLED``) is refused (ok=False): its reference counts are split and biased,
+so the roots derived from them would be wrong. This one file is the whole dumper: copy
+it onto a server next to a program and use it alone::
 
     import dumper
     result = dumper.dump("/tmp/app.hsnap")          # in-process, the default
@@ -11,6 +13,7 @@ dumper: copy it onto a server next to a program and use it alone::
     dumper.install(signal="SIGUSR1", directory="/tmp")   # dump on `kill -USR1 <pid>`
 
     $ python dumper.py run --at-exit --dir /tmp script.py args...
+    $ python dumper.py run --signal SIGUSR1 --dir /tmp -m module args...
 
 The file format is specified in ``format/SPEC.md`` of the heapsnap repository; read
 the result with the ``heapsnap`` analyzer (``heapsnap info app.hsnap``).
@@ -18,7 +21,9 @@ the result with the ``heapsnap`` analyzer (``heapsnap info app.hsnap``).
 How the heap is enumerated: ``gc.get_objects()`` plus the explicit roots (sys.modules,
 builtins, the sys dict, every thread's frames, gc.garbage, every type) are closed under
 ``gc.get_referents``, patched where tp_traverse hides references (dict keys, code
-objects, executing frames, static types, type names). User code is never run: no
+objects, executing frames, static types, type names), and by providers for C
+containers whose tp_traverse hides their references (numpy.ndarray: its base, dtype and
+object items; see _PROVIDERS). User code is never run: no
 ``repr``, ``getattr``, ``isinstance``, ``__dict__``, ``hash`` or ``==`` on user objects,
 and a user-defined ``__sizeof__`` is never called (the size is then estimated).
 
@@ -42,6 +47,30 @@ Limits: objects held only by C code and frozen with ``gc.freeze()`` are invisibl
 in-process dump (fork mode unfreezes in the child and finds them); on 3.11/3.12 a class
 body executing during the dump is left out (flag EDGES_INCOMPLETE); temporaries on other
 threads' evaluation stacks cannot be seen from Python (they show as refcount surplus).
+
+Map of this file (in data-flow order; hot means per object, in C-level passes):
+
+1. Format constants, CPython type flags (SPEC.md's numbers; nothing runs).
+2. Writer: Content (the dump as columns) -> sections -> the canonical file, written with
+   a few large os.write calls. Invariant: the bytes depend only on the Content.
+3. Enumeration: type-attribute getters read through `type`'s own descriptors (never
+   getattr on a user type); providers (_PROVIDERS) for C containers without traversal;
+   _Types (the per-type state, register_type) and _Walker (one dump's walk): chunk() is
+   the hot path, in phases (reference counts first, then type_ids, referents, packed or
+   unpacked sizes/flags/counts, corrections, addresses, values, edges, discover); it
+   keeps every reference count net of the dumper's own references (calibrate,
+   _frame_references, held, own_at). _seed_roots adds the explicit roots; _walk runs
+   the chunks over the work list (GC-tracked objects) and the leaf list (the others).
+4. Facts: what is known of the process before the walk (SPEC 4.1), plus the walk's own
+   (objects.edges_incomplete, providers, providers.failed).
+5. dump(): the one-dump lock, in-process or fork (child, pipe, reaper), the atomic
+   rename. _machinery lists the dumper's own objects (trigger handles, their results,
+   other threads' dumper frames) that every dump leaves out, net of their references.
+6. Triggers: install() and its Installed handle (signal, at exit, RSS once; checked
+   directory; one log line per dump; a trigger during a dump is queued).
+7. Command line: `run` execs the same interpreter on the program with a start-up hook
+   (a sitecustomize that installs the triggers and removes itself), so the program runs
+   exactly as `python script.py` / `python -m module` would.
 """
 
 import array
@@ -537,33 +566,21 @@ def _encode(s):
     return s.encode("utf-8", "backslashreplace")
 
 
-class _Walker(object):
-    """State of one dump. Created after gc.get_objects(); nothing in the heap refers to it."""
+class _Types(object):
+    """The walk's per-type state: the TYPES table and, per type index, what chunk()
+    needs to treat that type's instances in bulk (kind of work, flags, sizer, provider).
+    register_type fills it the first time an instance (or the type itself) is met.
+    _Walker extends it (one object, so that the hot path reads plain attributes); what
+    registering needs of the walk (strings, the work list) comes through sid() and
+    type_found()."""
 
-    def __init__(self, work, values, preview_len):
-        self.work = work
-        self.work_ids = []      # the key (see seen) of each work-list entry, in order
+    def __init__(self, values):
         self.values = values
-        self.preview = preview_len
-        # keys of the objects in the work and leaf lists and of the excluded objects:
-        # id >> _SH. Distinct objects are a header (2**(_SH + 1) bytes) at least apart,
-        # so their keys differ; and keys vary in their low bits, where CPython's set
-        # table looks first (addresses, mostly multiples of 16, crowd one slot in 16 and
-        # make every lookup several times slower)
-        self.seen = set()
-        self.c = Content()
-        self.strtab = {b"": 0}
         self.tindex = {}        # id(type) -> index in TYPES
         self.tkind = []         # per type index: K_*
         self.special_tids = set()   # type indexes whose instances need per-object work
         self.tflag = []         # per type index: object flags implied by the type
         self.unsafe_size = set()  # type indexes with a user-defined __sizeof__
-        self.labcache = {}      # id(str key) -> label
-        self.incomplete = []
-        self.immortal = []      # object indexes with REFCOUNT_UNKNOWN
-        self.own = {}           # id -> references the dumper's frames hold (subtracted)
-        self.own_keys = {}      # the same by key (see seen)
-        self.ov = 0
         self.str_tid = self.bytes_tid = -1
         self.num_tids = set()
         self.positional = set()
@@ -571,67 +588,21 @@ class _Walker(object):
         self.value_bytes = []   # per type index: estimated bytes per inline value (8 or 0)
         self.finalizer_tids = set()
         self.dict_tid = -1
-        self.labels = None
-        self.nedges = 0         # edges so far
-        self.leaves = []        # untracked objects found (walked after the work list)
-        self.leaf_ids = []      # the key of each, in the same order
-        self.odd = {}           # key -> id, for an object whose id is not key << _SH
         self.leaf_tids = set()  # type indexes of leaves: plain types without GC support
-        self.own_at = {}        # work-list position -> references held by the dumper
         # 3.11+: per type index, sys.getsizeof or the type's C __sizeof__ (a heap object:
         # the references this list holds are counted in held and subtracted in chunk())
         self.sizer = []
         # per type index: its object flags | the bytes sys.getsizeof adds to its sizer << 8
         # | 0xFF << 16 for managed values (see packed)
         self.tinfo = []
-        self.patterns = {}      # chunk length -> (ov, 0xFF, 0xC0000000, 0xE0000000) words
         self.unchecked = set()  # type indexes whose sizer is not yet checked
         self.held = {}          # id -> references self.sizer holds
         self.held_delta = {}    # id -> change of held since this chunk read its refcounts
         self.held_tids = set()  # the type indexes of the objects self.sizer refers to
-        self.own_next = _NEVER  # the smallest position in own_at
         self.providers = {}     # type index -> provider (False: could not be built)
         self.provider_objs = {}     # "module.name" -> provider or False
         self.provider_errors = {}   # "module.name" -> the first error
-        self.positional_objs = []   # object indexes flagged POSITIONAL_EDGES by providers
 
-    # -- strings
-    def sid(self, s):
-        """String id of s (bytes, str, or a str subclass read as plain text)."""
-        # str.encode on a str subclass reads its characters in C: no user code runs
-        b = s if type(s) is bytes else str.encode(s, "utf-8", "backslashreplace")
-        i = self.strtab.get(b)
-        if i is None:
-            i = self.strtab[b] = len(self.c.strings)
-            self.c.strings.append(b)
-        return i
-
-    def sids(self, strs):
-        """String ids of many exact str objects (C-level)."""
-        bs = list(map(str.encode, strs, itertools.repeat("utf-8"),
-                      itertools.repeat("backslashreplace")))
-        tab = self.strtab
-        new = dict.fromkeys(itertools.filterfalse(tab.__contains__, bs))
-        if new:
-            tab.update(zip(new, itertools.count(len(self.c.strings))))
-            self.c.strings.extend(new)
-        return list(map(tab.__getitem__, bs))
-
-    def key_label(self, k):
-        """Label of the value stored under key k (bit 31 set), 0 if none."""
-        i = id(k)
-        lab = self.labcache.get(i)
-        if lab is None:
-            lab = 0
-            if type(k) is str and self.values != "none":
-                if self.values == "all":
-                    lab = LABEL_KEY | self.sid(k[:self.preview])
-                elif len(k) <= 64 and k.isidentifier():
-                    lab = LABEL_KEY | self.sid(k)
-            self.labcache[i] = lab     # keys stay alive in the work list: ids are stable
-        return lab
-
-    # -- types
     def register_type(self, T):
         i = len(self.tkind)
         self.tindex[id(T)] = i
@@ -760,13 +731,7 @@ class _Walker(object):
             self.bytes_tid = i
         elif T is int or T is float or T is complex or T is bool:
             self.num_tids.add(i)
-        if id(T) >> _SH not in self.seen:   # static types are not referents of instances
-            self.seen.add(id(T) >> _SH)
-            if id(T) in self.own:
-                self.own_at[len(self.work)] = self.own[id(T)]
-                self.own_next = min(self.own_at)
-            self.work.append(T)
-            self.work_ids.append(self.key(id(T)))
+        self.type_found(T)
         return i
 
     def provider_for(self, T, mro):
@@ -795,6 +760,116 @@ class _Walker(object):
             return p
         return None
 
+    def set_sizer(self, t, fn):
+        """self.sizer[t] = fn (a new entry when t is the next type index), counting the
+        references that list holds."""
+        held, delta = self.held, self.held_delta
+        if t < len(self.sizer):
+            old = id(self.sizer[t])
+            held[old] -= 1
+            delta[old] = delta.get(old, 0) - 1
+            self.sizer[t] = fn
+        else:
+            self.sizer.append(fn)
+        i = id(fn)
+        held[i] = held.get(i, 0) + 1
+        delta[i] = delta.get(i, 0) + 1
+
+    def check_sizers(self, chunk, tids, tset):
+        """Compare the direct __sizeof__ call with sys.getsizeof on one instance of each
+        type not checked yet; a type where they differ keeps sys.getsizeof."""
+        for t in list(self.unchecked.intersection(tset)):
+            self.unchecked.discard(t)
+            o = chunk[tids.index(t)]
+            try:
+                ok = sys.getsizeof(o) == self.sizer[t](o) + (self.tinfo[t] >> 8 & 0xFF)
+            except Exception:
+                ok = False
+            if not ok:
+                self.set_sizer(t, sys.getsizeof)
+                self.tinfo[t] &= ~0xFF00
+        o = None
+
+
+class _Walker(_Types):
+    """State of one dump. Created after gc.get_objects(); nothing in the heap refers to it."""
+
+    def __init__(self, work, values, preview_len):
+        _Types.__init__(self, values)
+        self.work = work
+        self.work_ids = []      # the key (see seen) of each work-list entry, in order
+        self.preview = preview_len
+        # keys of the objects in the work and leaf lists and of the excluded objects:
+        # id >> _SH. Distinct objects are a header (2**(_SH + 1) bytes) at least apart,
+        # so their keys differ; and keys vary in their low bits, where CPython's set
+        # table looks first (addresses, mostly multiples of 16, crowd one slot in 16 and
+        # make every lookup several times slower)
+        self.seen = set()
+        self.c = Content()
+        self.strtab = {b"": 0}
+        self.labcache = {}      # id(str key) -> label
+        self.incomplete = []
+        self.immortal = []      # object indexes with REFCOUNT_UNKNOWN
+        self.own = {}           # id -> references the dumper's frames hold (subtracted)
+        self.own_keys = {}      # the same by key (see seen)
+        self.ov = 0
+        self.labels = None
+        self.nedges = 0         # edges so far
+        self.leaves = []        # untracked objects found (walked after the work list)
+        self.leaf_ids = []      # the key of each, in the same order
+        self.odd = {}           # key -> id, for an object whose id is not key << _SH
+        self.own_at = {}        # work-list position -> references held by the dumper
+        self.patterns = {}      # chunk length -> (ov, 0xFF, 0xC0000000, 0xE0000000) words
+        self.own_next = _NEVER  # the smallest position in own_at
+        self.positional_objs = []   # object indexes flagged POSITIONAL_EDGES by providers
+
+    def type_found(self, T):
+        """Queue type T (registered): static types are not referents of instances."""
+        if id(T) >> _SH not in self.seen:
+            self.seen.add(id(T) >> _SH)
+            if id(T) in self.own:
+                self.own_at[len(self.work)] = self.own[id(T)]
+                self.own_next = min(self.own_at)
+            self.work.append(T)
+            self.work_ids.append(self.key(id(T)))
+
+    # -- strings
+    def sid(self, s):
+        """String id of s (bytes, str, or a str subclass read as plain text)."""
+        # str.encode on a str subclass reads its characters in C: no user code runs
+        b = s if type(s) is bytes else str.encode(s, "utf-8", "backslashreplace")
+        i = self.strtab.get(b)
+        if i is None:
+            i = self.strtab[b] = len(self.c.strings)
+            self.c.strings.append(b)
+        return i
+
+    def sids(self, strs):
+        """String ids of many exact str objects (C-level)."""
+        bs = list(map(str.encode, strs, itertools.repeat("utf-8"),
+                      itertools.repeat("backslashreplace")))
+        tab = self.strtab
+        new = dict.fromkeys(itertools.filterfalse(tab.__contains__, bs))
+        if new:
+            tab.update(zip(new, itertools.count(len(self.c.strings))))
+            self.c.strings.extend(new)
+        return list(map(tab.__getitem__, bs))
+
+    def key_label(self, k):
+        """Label of the value stored under key k (bit 31 set), 0 if none."""
+        i = id(k)
+        lab = self.labcache.get(i)
+        if lab is None:
+            lab = 0
+            if type(k) is str and self.values != "none":
+                if self.values == "all":
+                    lab = LABEL_KEY | self.sid(k[:self.preview])
+                elif len(k) <= 64 and k.isidentifier():
+                    lab = LABEL_KEY | self.sid(k)
+            self.labcache[i] = lab     # keys stay alive in the work list: ids are stable
+        return lab
+
+    # -- types
     def provide(self, o, refs, j, labels, base):
         """refs[j] += what the provider of o's type reports (see _PROVIDERS)."""
         p = self.providers[self.tindex[id(type(o))]]
@@ -968,64 +1043,100 @@ class _Walker(object):
 
     def chunk(self, src, src_ids, lo, hi, base):
         """Process src[lo:hi] (the work list or the leaf list), the objects base, base + 1,
-        ... of the dump. All temporaries die when this returns."""
+        ... of the dump, in phases: reference counts, types, referents, sizes/flags/
+        counts, corrections of the counts, addresses, values, edges, new objects. All
+        temporaries die when this returns (and the phases' when they return)."""
         chunk = src[lo:hi]
         # first, before any other reference exists; minus the dumper's own references
         # (work or leaf list, chunk list, the getrefcount call), calibrated with a probe.
         rc = list(map(sys.getrefcount, chunk))
-        n = len(chunk)
-        c = self.c
-        repeat = itertools.repeat
-        compress = itertools.compress
-        try:
-            tids = list(map(self.tindex.__getitem__, map(id, map(type, chunk))))
-        except KeyError:    # a type not seen before: register it
-            tids = []
-            for o in chunk:
-                i = self.tindex.get(id(type(o)))
-                tids.append(self.register_type(type(o)) if i is None else i)
-        # the chunk's distinct types: the per-type checks below test this small set,
-        # not the whole tids list
+        tids = self.type_ids(chunk)
+        # the chunk's distinct types: the per-type checks test this small set, not the
+        # whole tids list
         tset = set(tids)
         labels = {}    # j -> (first, step, labels) relative to the object's first edge
         vals = []
-        dict_labels = None
         # only leaves (instances of plain types without GC support: no referents, as
         # gc.get_referents would say): no edges to find
         leafy = tset.issubset(self.leaf_tids)
         if leafy:
-            refs = lens = None
+            refs = lens = dict_labels = None
         else:
-            try:
-                refs = list(map(gc.get_referents, chunk))
-            except Exception:
-                refs = []
-                for j, o in enumerate(chunk):
-                    try:
-                        refs.append(gc.get_referents(o))
-                    except Exception:
-                        refs.append([])
-                        self.incomplete.append(base + j)
-            # list_traverse and tuple_traverse visit items last to first: reverse them
-            # so edge j is item [j] (POSITIONAL_EDGES)
-            if not self.positional.isdisjoint(tset):
-                deque(map(list.reverse,
-                          compress(refs, map(self.positional.__contains__, tids))), maxlen=0)
-            if self.dict_tid in tset:
-                dict_labels = self.dicts(chunk, tids, refs)
-            if not self.special_tids.isdisjoint(tset):
-                special = self.special
-                tkind = self.tkind
-                for j in compress(range(n), map(self.special_tids.__contains__, tids)):
-                    try:
-                        special(tkind[tids[j]], chunk[j], refs, j, labels, vals, base)
-                    except Exception:
-                        self.incomplete.append(base + j)
+            refs, dict_labels = self.referents(chunk, tids, tset, base, labels, vals)
             lens = list(map(len, refs))
         # sizes, flags, refcounts (minus the dumper's references: see calibrate)
         if not self.packed(chunk, tids, tset, rc, lens, base, leafy):
             self.unpacked(chunk, tids, tset, rc, lens, base)
         del rc
+        self.corrections(chunk, tids, tset, base, lo, hi, src is self.work)
+        self.addresses(src_ids, lo, hi, base)
+        self.c.otype.fromlist(tids)
+        # values of strings, bytes, numbers
+        if self.values == "all":
+            self.chunk_values(chunk, tids, base, vals)
+        if vals:
+            vals.sort()
+            self.c.value_object.fromlist([v[0] for v in vals])
+            self.c.value_word.fromlist([v[1] for v in vals])
+        del vals
+        if leafy:
+            self.c.edge_start.extend(_u64([self.nedges]) * len(chunk))
+            return
+        del chunk, tids, tset
+        by_id = self.edges(refs, lens, labels, dict_labels)
+        del refs
+        self.discover(by_id)
+
+    def type_ids(self, chunk):
+        """The type index of each object of the chunk (registering new types)."""
+        try:
+            return list(map(self.tindex.__getitem__, map(id, map(type, chunk))))
+        except KeyError:    # a type not seen before: register it
+            tids = []
+            for o in chunk:
+                i = self.tindex.get(id(type(o)))
+                tids.append(self.register_type(type(o)) if i is None else i)
+            return tids
+
+    def referents(self, chunk, tids, tset, base, labels, vals):
+        """(refs, dict_labels): the referents of each object of the chunk, patched where
+        tp_traverse hides or misorders them (positional items, dict keys, the special
+        kinds, providers); labels and vals get what the special kinds add."""
+        compress = itertools.compress
+        dict_labels = None
+        try:
+            refs = list(map(gc.get_referents, chunk))
+        except Exception:
+            refs = []
+            for j, o in enumerate(chunk):
+                try:
+                    refs.append(gc.get_referents(o))
+                except Exception:
+                    refs.append([])
+                    self.incomplete.append(base + j)
+        # list_traverse and tuple_traverse visit items last to first: reverse them
+        # so edge j is item [j] (POSITIONAL_EDGES)
+        if not self.positional.isdisjoint(tset):
+            deque(map(list.reverse,
+                      compress(refs, map(self.positional.__contains__, tids))), maxlen=0)
+        if self.dict_tid in tset:
+            dict_labels = self.dicts(chunk, tids, refs)
+        if not self.special_tids.isdisjoint(tset):
+            special = self.special
+            tkind = self.tkind
+            for j in compress(range(len(chunk)), map(self.special_tids.__contains__, tids)):
+                try:
+                    special(tkind[tids[j]], chunk[j], refs, j, labels, vals, base)
+                except Exception:
+                    self.incomplete.append(base + j)
+        return refs, dict_labels
+
+    def corrections(self, chunk, tids, tset, base, lo, hi, in_work):
+        """After packed/unpacked: the finalized flag, and the reference counts net of the
+        references that self.sizer and the dumper's active frames hold."""
+        compress = itertools.compress
+        c = self.c
+        n = len(chunk)
         if _HAS_IS_FINALIZED and not self.finalizer_tids.isdisjoint(tset):
             isf = gc.is_finalized
             for j in compress(range(n), map(self.finalizer_tids.__contains__, tids)):
@@ -1041,43 +1152,34 @@ class _Walker(object):
                     crc[base + j] = max(0, crc[base + j] - k)
         if self.held_delta:
             self.held_delta = {}
-        if self.own_next < hi and src is self.work:
+        if self.own_next < hi and in_work:
             # references held by the dumper's active frames (see _frame_references)
             at = self.own_at
             for p in list(filter(hi.__gt__, at)):
                 crc[base + p - lo] = max(0, crc[base + p - lo] - at.pop(p))
             self.own_next = min(at) if at else _NEVER
-        del crc
-        # the ids, from the keys
+
+    def addresses(self, src_ids, lo, hi, base):
+        """The addresses of the chunk's objects, from their keys (see seen)."""
+        c = self.c
         keys = src_ids[lo:hi]
         c.address.frombytes((int.from_bytes(_u64(keys), sys.byteorder) << _SH).to_bytes(
-            8 * n, sys.byteorder))
+            8 * len(keys), sys.byteorder))
         if self.odd and not self.odd.keys().isdisjoint(keys):
-            for j in compress(range(n), map(self.odd.__contains__, keys)):
+            for j in itertools.compress(range(len(keys)), map(self.odd.__contains__, keys)):
                 c.address[base + j] = self.odd[keys[j]]
-        del keys
-        c.otype.fromlist(tids)
-        # values of strings, bytes, numbers
-        if self.values == "all":
-            self.chunk_values(chunk, tids, base, vals)
-        if vals:
-            vals.sort()
-            c.value_object.fromlist([v[0] for v in vals])
-            c.value_word.fromlist([v[1] for v in vals])
-        del vals
-        # edges and labels
+
+    def edges(self, refs, lens, labels, dict_labels):
+        """Append the chunk's edges and labels; returns {id: referent}."""
+        c = self.c
+        repeat = itertools.repeat
         e0 = self.nedges
-        if leafy:
-            c.edge_start.extend(_u64([e0]) * n)
-            return
         starts = list(itertools.accumulate(lens, initial=e0))
         c.edge_start.fromlist(starts[1:])
         chain = itertools.chain.from_iterable
         fids = list(map(id, chain(refs)))
         c.edge_target.fromlist(fids)
         self.nedges = starts[-1]
-        by_id = dict(zip(fids, chain(refs)))
-        del refs
         if labels or dict_labels or self.labels is not None:
             if self.labels is None:
                 self.labels = _u32(bytes(4 * e0))
@@ -1095,6 +1197,14 @@ class _Walker(object):
                 p = starts[j] + first
                 lab[p:p + step * len(labs):step] = _u32(labs)
             del lab
+        return dict(zip(fids, chain(refs)))
+
+    def discover(self, by_id):
+        """Queue the referents not seen before: GC-tracked ones on the work list, the
+        others (mostly leaves: str, int, ...) on the leaf list, walked after it in chunks
+        that are then all leaves."""
+        repeat = itertools.repeat
+        compress = itertools.compress
         new = set(map(rshift, by_id, repeat(_SH))).difference(self.seen)   # keys
         if not new:
             return
@@ -1112,8 +1222,6 @@ class _Walker(object):
         if own:
             self.own_found(new)
         else:
-            # untracked objects (mostly leaves: str, int, ...) go to the leaf list, walked
-            # after the work list, in chunks that are then all leaves
             tracked = bytes(map(gc.is_tracked, objs))
             if tracked.count(0):
                 self.leaves.extend(compress(objs, tracked.translate(_NOT)))
@@ -1273,36 +1381,6 @@ class _Walker(object):
                 fl[j] |= F_REFCOUNT_UNKNOWN
         c.flags.fromlist(fl)
         c.refcount.fromlist(rc)
-
-    def check_sizers(self, chunk, tids, tset):
-        """Compare the direct __sizeof__ call with sys.getsizeof on one instance of each
-        type not checked yet; a type where they differ keeps sys.getsizeof."""
-        for t in list(self.unchecked.intersection(tset)):
-            self.unchecked.discard(t)
-            o = chunk[tids.index(t)]
-            try:
-                ok = sys.getsizeof(o) == self.sizer[t](o) + (self.tinfo[t] >> 8 & 0xFF)
-            except Exception:
-                ok = False
-            if not ok:
-                self.set_sizer(t, sys.getsizeof)
-                self.tinfo[t] &= ~0xFF00
-        o = None
-
-    def set_sizer(self, t, fn):
-        """self.sizer[t] = fn (a new entry when t is the next type index), counting the
-        references that list holds."""
-        held, delta = self.held, self.held_delta
-        if t < len(self.sizer):
-            old = id(self.sizer[t])
-            held[old] -= 1
-            delta[old] = delta.get(old, 0) - 1
-            self.sizer[t] = fn
-        else:
-            self.sizer.append(fn)
-        i = id(fn)
-        held[i] = held.get(i, 0) + 1
-        delta[i] = delta.get(i, 0) + 1
 
     def _getsizeof(self, o):
         try:
