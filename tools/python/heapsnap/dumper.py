@@ -2426,6 +2426,7 @@ def _machinery(frames):
                 if functions is None:
                     functions = _module_functions()
                 take(f)
+                cut.append(id(f))   # a frame above it (a signal handler's) refers to it
                 own[id(f.f_code)] += 1
                 fn = functions.get(id(f.f_code))
                 if fn is not None and _PY >= (3, 11):
