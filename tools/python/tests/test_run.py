@@ -95,7 +95,19 @@ def _shapes(path):
     data = json.loads(p.stdout)["data"]
     assert data["summary"]["dangling_edges"] == 0
     assert data["instances"] == 200
-    return sorted((g["root"], g["chain"], g["instances"]) for g in data["groups"])
+    out = []
+    for g in data["groups"]:
+        root, chain = g["root"], g["chain"]
+        if chain.startswith("function '<module>' -> dict[*] -> "):
+            # 3.11+: while the script's top level runs (a signal or RSS dump), the
+            # function object CPython built for it is held only by the C frame (a
+            # refcount-surplus root) and ties with module '__main__' for the shortest
+            # path; the analyzer may pick either (README, known limits)
+            root = "module '__main__'"
+            chain = "module '__main__' -> dict['SESSIONS'] -> " + chain.split(
+                " -> ", 2)[2]
+        out.append((root, chain, g["instances"]))
+    return sorted(out)
 
 
 def _no_artefacts(path, exp):
