@@ -9,6 +9,7 @@ compile_error!(
 );
 
 pub mod analysis;
+pub mod attach;
 pub mod cache;
 pub mod census;
 pub mod cli;
