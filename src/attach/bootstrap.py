@@ -34,9 +34,28 @@ def _heapsnap_attach(cfg):
         except OSError:
             pass
 
+    stdlib = os.path.dirname(os.__file__) + os.sep
+
     def restore_modules():
+        # Remove what the dumper imported: new standard-library modules that have
+        # finished importing. A module another thread of the program imported meanwhile
+        # (not from the standard library, or still initializing) stays.
         for name in [n for n in list(sys.modules) if n not in before]:
-            sys.modules.pop(name, None)
+            m = sys.modules.get(name)
+            if type(m) is not type(sys):
+                continue
+            spec = m.__dict__.get("__spec__")
+            if type(spec).__name__ != "ModuleSpec":
+                continue
+            sd = spec.__dict__
+            if type(sd) is not dict or sd.get("_initializing"):
+                continue
+            origin = sd.get("origin")
+            if type(origin) is not str:
+                continue
+            if origin in ("built-in", "frozen") or (
+                    origin.startswith(stdlib) and "-packages" not in origin):
+                sys.modules.pop(name, None)
 
     try:
         fd = os.open(os.path.join(d, "claim"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -109,7 +128,7 @@ def _heapsnap_attach(cfg):
         status["pause"] = time.perf_counter() - t0
         if thread is None:
             finish(d, status)
-        if not keep:
+        if thread is None:
             restore_modules()
         if interrupted:
             # hand the Ctrl-C back to the program (raised at its next bytecode)
