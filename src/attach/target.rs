@@ -127,6 +127,15 @@ pub fn inspect(pid: u32) -> Result<Target, Failure> {
         }
     };
     let other_root = !same("root") || !same("ns/mnt");
+    // The kernel shows /proc/PID/exe relative to *our* root: for a target chrooted
+    // below it, strip the target's root to get the path in its own view.
+    let exe = match fs::read_link(proc_path(pid, "root")) {
+        Ok(root) if other_root && root != Path::new("/") => match exe.strip_prefix(&root) {
+            Ok(rel) => Path::new("/").join(rel),
+            Err(_) => exe,
+        },
+        _ => exe,
+    };
     let other_pid_ns = !same("ns/pid");
     Ok(Target {
         pid,
