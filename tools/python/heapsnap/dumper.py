@@ -1,7 +1,9 @@
 """heapsnap dumper: write a snapshot of a CPython heap in the heapsnap format.
 
-Supported: CPython 3.8 to 3.13, standard library only. This one file is the whole
-dumper: copy it onto a server next to a program and use it alone::
+Supported: CPython 3.8 to 3.15, standard library only. A free-threaded build
+(``Py_GIL_DISABLED``) is refused (ok=False): its reference counts are split and biased,
+so the roots derived from them would be wrong. This one file is the whole dumper: copy
+it onto a server next to a program and use it alone::
 
     import dumper
     result = dumper.dump("/tmp/app.hsnap")          # in-process, the default
@@ -11,6 +13,7 @@ dumper: copy it onto a server next to a program and use it alone::
     dumper.install(signal="SIGUSR1", directory="/tmp")   # dump on `kill -USR1 <pid>`
 
     $ python dumper.py run --at-exit --dir /tmp script.py args...
+    $ python dumper.py run --signal SIGUSR1 --dir /tmp -m module args...
 
 The file format is specified in ``format/SPEC.md`` of the heapsnap repository; read
 the result with the ``heapsnap`` analyzer (``heapsnap info app.hsnap``).
@@ -18,7 +21,9 @@ the result with the ``heapsnap`` analyzer (``heapsnap info app.hsnap``).
 How the heap is enumerated: ``gc.get_objects()`` plus the explicit roots (sys.modules,
 builtins, the sys dict, every thread's frames, gc.garbage, every type) are closed under
 ``gc.get_referents``, patched where tp_traverse hides references (dict keys, code
-objects, executing frames, static types, type names). User code is never run: no
+objects, executing frames, static types, type names), and by providers for C
+containers whose tp_traverse hides their references (numpy.ndarray: its base, dtype and
+object items; see _PROVIDERS). User code is never run: no
 ``repr``, ``getattr``, ``isinstance``, ``__dict__``, ``hash`` or ``==`` on user objects,
 and a user-defined ``__sizeof__`` is never called (the size is then estimated).
 
@@ -42,6 +47,30 @@ Limits: objects held only by C code and frozen with ``gc.freeze()`` are invisibl
 in-process dump (fork mode unfreezes in the child and finds them); on 3.11/3.12 a class
 body executing during the dump is left out (flag EDGES_INCOMPLETE); temporaries on other
 threads' evaluation stacks cannot be seen from Python (they show as refcount surplus).
+
+Map of this file (in data-flow order; hot means per object, in C-level passes):
+
+1. Format constants, CPython type flags (SPEC.md's numbers; nothing runs).
+2. Writer: Content (the dump as columns) -> sections -> the canonical file, written with
+   a few large os.write calls. Invariant: the bytes depend only on the Content.
+3. Enumeration: type-attribute getters read through `type`'s own descriptors (never
+   getattr on a user type); providers (_PROVIDERS) for C containers without traversal;
+   _Types (the per-type state, register_type) and _Walker (one dump's walk): chunk() is
+   the hot path, in phases (reference counts first, then type_ids, referents, packed or
+   unpacked sizes/flags/counts, corrections, addresses, values, edges, discover); it
+   keeps every reference count net of the dumper's own references (calibrate,
+   _frame_references, held, own_at). _seed_roots adds the explicit roots; _walk runs
+   the chunks over the work list (GC-tracked objects) and the leaf list (the others).
+4. Facts: what is known of the process before the walk (SPEC 4.1), plus the walk's own
+   (objects.edges_incomplete, providers, providers.failed).
+5. dump(): the one-dump lock, in-process or fork (child, pipe, reaper), the atomic
+   rename. _machinery lists the dumper's own objects (trigger handles, their results,
+   other threads' dumper frames) that every dump leaves out, net of their references.
+6. Triggers: install() and its Installed handle (signal, at exit, RSS once; checked
+   directory; one log line per dump; a trigger during a dump is queued).
+7. Command line: `run` execs the same interpreter on the program with a start-up hook
+   (a sitecustomize that installs the triggers and removes itself), so the program runs
+   exactly as `python script.py` / `python -m module` would.
 """
 
 import array
@@ -373,7 +402,142 @@ _MethodDescriptorType = type(object.__dict__["__sizeof__"])
 _EVEN = slice(0, None, 2)
 # per-type kinds of work: K_NORMAL needs none beyond the chunk passes (exact dicts
 # included, done for a whole chunk in dicts()); the others go through special()
-K_NORMAL, K_DICTSUB, K_CODE, K_FRAME, K_TYPE, K_MODULE, K_FUNC, K_BFUNC = range(8)
+K_NORMAL, K_DICTSUB, K_CODE, K_FRAME, K_TYPE, K_MODULE, K_FUNC, K_BFUNC, K_PROVIDER = range(9)
+
+
+# ---------------------------------------------------------------------------
+# Providers: the references of C containers whose tp_traverse hides them
+#
+# A provider is keyed by the exact (module, name) of a static C type; it also serves
+# the Python subclasses of that type. It reads only through the C type's own
+# descriptors (never getattr on the instance: a subclass could override them), never
+# imports the library (the type is only recognised when an instance is already in
+# the heap), and never calls a method of a user object. Built once per dump when the
+# first instance's type is registered; if that fails (the library changed its API),
+# or a call fails on one instance, the instance is flagged EDGES_INCOMPLETE and the
+# facts say so (`providers.failed`).
+
+
+def _c_getter(d, name):
+    """The __get__ of the C getset/member descriptor d[name] (a type's dict)."""
+    x = d[name]
+    if type(x).__name__ not in ("getset_descriptor", "member_descriptor"):
+        raise TypeError("%s is a %s, not a C descriptor" % (name, type(x).__name__))
+    return x.__get__
+
+
+def _c_method(d, name):
+    """The C method d[name] (a method_descriptor or wrapper_descriptor)."""
+    x = d[name]
+    if id(type(x)) not in _C_DESCRIPTOR_IDS:
+        raise TypeError("%s is a %s, not a C method" % (name, type(x).__name__))
+    return x
+
+
+class _NumpyArrays(object):
+    """numpy.ndarray (no GC support: gc.get_referents says []). Its references:
+
+    - `.base`: the object whose memory a view uses (another array, bytes, mmap...);
+    - `.dtype`: the array's dtype, except the plain object dtype (numpy's own singleton);
+    - the elements of an array of object dtype that owns its memory (a view's elements
+      are its base's), whatever its shape and strides, in C order; and the object
+      fields of a structured dtype (labelled with the field's name).
+
+    A one-dimensional exact ndarray whose edges are exactly its elements gets
+    POSITIONAL_EDGES (edge j is item [j]). Holds no reference to a heap object between
+    calls (the reference counts read by the walk stay net of it): the descriptors are
+    looked up in the type's dict on each call."""
+
+    def __init__(self, nd):
+        self.nd_id = id(nd)
+        self.getters(nd)        # fails now, once, if numpy's API changed
+
+    @staticmethod
+    def getters(nd):
+        d = _T_DICT(nd)
+        return (_c_getter(d, "base"), _c_getter(d, "dtype"), _c_getter(d, "flat"),
+                _c_getter(d, "ndim"), _c_method(d, "view"), _c_method(d, "__getitem__"))
+
+    @staticmethod
+    def dtype_getters(dt):
+        T = type(dt)
+        for B in _T_MRO(T) or (T,):
+            if (not _T_FLAGS(B) & _TPFLAGS_HEAPTYPE and _T_NAME(B) == "dtype"
+                    and _T_MODULE(B) == "numpy"):
+                d = _T_DICT(B)
+                return (_c_getter(d, "hasobject"), _c_getter(d, "names"),
+                        _c_getter(d, "fields"))
+        raise TypeError("no numpy.dtype in the MRO of the dtype's type")
+
+    def __call__(self, a, w):
+        """(extra referents, their labels or None, positional)"""
+        T = type(a)
+        nd = T
+        if id(T) != self.nd_id:
+            for nd in _T_MRO(T):
+                if id(nd) == self.nd_id:
+                    break
+            else:
+                raise TypeError("not an ndarray")
+        base_of, dtype_of, flat_of, ndim_of, view, getitem = self.getters(nd)
+        b = base_of(a)
+        dt = dtype_of(a)
+        hasobject, names_of, fields_of = self.dtype_getters(dt)
+        out = []
+        labs = []
+        plain_object = False
+        if hasobject(dt):
+            names = names_of(dt)
+            plain_object = names is None
+            if b is None or not (nd in (_T_MRO(type(b)) or ())):
+                if plain_object:
+                    out = list(flat_of(a))
+                    labs = [0] * len(out)
+                    if T is nd and b is None and ndim_of(a) == 1:
+                        return out, None, True
+                else:
+                    plain = a if T is nd else view(a, nd)
+                    self.fields(plain, dt, out, labs, w, getitem, flat_of, 0)
+                    plain = None
+        if b is not None:
+            out.append(b)
+            labs.append(w.sid("base"))
+        if not plain_object:
+            out.append(dt)
+            labs.append(w.sid("dtype"))
+        return out, (labs if any(labs) else None), False
+
+    def fields(self, a, dt, out, labs, w, getitem, flat_of, depth):
+        """The object fields of structured array a (exact ndarray) into out, labs."""
+        if depth > 32:
+            raise ValueError("structured dtype nested too deep")
+        hasobject, names_of, fields_of = self.dtype_getters(dt)
+        fields = fields_of(dt)
+        for name in names_of(dt):
+            if type(name) is not str:
+                continue
+            if type(fields) is dict:
+                entry = dict.__getitem__(fields, name)
+            elif type(fields) is _MappingProxyType:
+                entry = _MappingProxyType.__getitem__(fields, name)
+            else:
+                raise TypeError("dtype.fields is a %s" % type(fields).__name__)
+            fdt = tuple.__getitem__(entry, 0)
+            fh, fn, _ = self.dtype_getters(fdt)
+            if not fh(fdt):
+                continue
+            sub = getitem(a, name)
+            if fn(fdt) is not None:
+                self.fields(sub, fdt, out, labs, w, getitem, flat_of, depth + 1)
+            else:
+                items = list(flat_of(sub))
+                out.extend(items)
+                labs.extend([w.sid(name)] * len(items))
+            sub = None
+
+
+# (module, qualified name) of a static C type -> provider class
+_PROVIDERS = {("numpy", "ndarray"): _NumpyArrays}
 
 
 def _c_finalizer_types():
@@ -402,33 +566,21 @@ def _encode(s):
     return s.encode("utf-8", "backslashreplace")
 
 
-class _Walker(object):
-    """State of one dump. Created after gc.get_objects(); nothing in the heap refers to it."""
+class _Types(object):
+    """The walk's per-type state: the TYPES table and, per type index, what chunk()
+    needs to treat that type's instances in bulk (kind of work, flags, sizer, provider).
+    register_type fills it the first time an instance (or the type itself) is met.
+    _Walker extends it (one object, so that the hot path reads plain attributes); what
+    registering needs of the walk (strings, the work list) comes through sid() and
+    type_found()."""
 
-    def __init__(self, work, values, preview_len):
-        self.work = work
-        self.work_ids = []      # the key (see seen) of each work-list entry, in order
+    def __init__(self, values):
         self.values = values
-        self.preview = preview_len
-        # keys of the objects in the work and leaf lists and of the excluded objects:
-        # id >> _SH. Distinct objects are a header (2**(_SH + 1) bytes) at least apart,
-        # so their keys differ; and keys vary in their low bits, where CPython's set
-        # table looks first (addresses, mostly multiples of 16, crowd one slot in 16 and
-        # make every lookup several times slower)
-        self.seen = set()
-        self.c = Content()
-        self.strtab = {b"": 0}
         self.tindex = {}        # id(type) -> index in TYPES
         self.tkind = []         # per type index: K_*
         self.special_tids = set()   # type indexes whose instances need per-object work
         self.tflag = []         # per type index: object flags implied by the type
         self.unsafe_size = set()  # type indexes with a user-defined __sizeof__
-        self.labcache = {}      # id(str key) -> label
-        self.incomplete = []
-        self.immortal = []      # object indexes with REFCOUNT_UNKNOWN
-        self.own = {}           # id -> references the dumper's frames hold (subtracted)
-        self.own_keys = {}      # the same by key (see seen)
-        self.ov = 0
         self.str_tid = self.bytes_tid = -1
         self.num_tids = set()
         self.positional = set()
@@ -436,63 +588,21 @@ class _Walker(object):
         self.value_bytes = []   # per type index: estimated bytes per inline value (8 or 0)
         self.finalizer_tids = set()
         self.dict_tid = -1
-        self.labels = None
-        self.nedges = 0         # edges so far
-        self.leaves = []        # untracked objects found (walked after the work list)
-        self.leaf_ids = []      # the key of each, in the same order
-        self.odd = {}           # key -> id, for an object whose id is not key << _SH
         self.leaf_tids = set()  # type indexes of leaves: plain types without GC support
-        self.own_at = {}        # work-list position -> references held by the dumper
         # 3.11+: per type index, sys.getsizeof or the type's C __sizeof__ (a heap object:
         # the references this list holds are counted in held and subtracted in chunk())
         self.sizer = []
         # per type index: its object flags | the bytes sys.getsizeof adds to its sizer << 8
         # | 0xFF << 16 for managed values (see packed)
         self.tinfo = []
-        self.patterns = {}      # chunk length -> (ov, 0xFF, 0xC0000000, 0xE0000000) words
         self.unchecked = set()  # type indexes whose sizer is not yet checked
         self.held = {}          # id -> references self.sizer holds
         self.held_delta = {}    # id -> change of held since this chunk read its refcounts
         self.held_tids = set()  # the type indexes of the objects self.sizer refers to
-        self.own_next = _NEVER  # the smallest position in own_at
+        self.providers = {}     # type index -> provider (False: could not be built)
+        self.provider_objs = {}     # "module.name" -> provider or False
+        self.provider_errors = {}   # "module.name" -> the first error
 
-    # -- strings
-    def sid(self, s):
-        """String id of s (bytes, str, or a str subclass read as plain text)."""
-        # str.encode on a str subclass reads its characters in C: no user code runs
-        b = s if type(s) is bytes else str.encode(s, "utf-8", "backslashreplace")
-        i = self.strtab.get(b)
-        if i is None:
-            i = self.strtab[b] = len(self.c.strings)
-            self.c.strings.append(b)
-        return i
-
-    def sids(self, strs):
-        """String ids of many exact str objects (C-level)."""
-        bs = list(map(str.encode, strs, itertools.repeat("utf-8"),
-                      itertools.repeat("backslashreplace")))
-        tab = self.strtab
-        new = dict.fromkeys(itertools.filterfalse(tab.__contains__, bs))
-        if new:
-            tab.update(zip(new, itertools.count(len(self.c.strings))))
-            self.c.strings.extend(new)
-        return list(map(tab.__getitem__, bs))
-
-    def key_label(self, k):
-        """Label of the value stored under key k (bit 31 set), 0 if none."""
-        i = id(k)
-        lab = self.labcache.get(i)
-        if lab is None:
-            lab = 0
-            if type(k) is str and self.values != "none":
-                if self.values == "all":
-                    lab = LABEL_KEY | self.sid(k[:self.preview])
-                elif len(k) <= 64 and k.isidentifier():
-                    lab = LABEL_KEY | self.sid(k)
-            self.labcache[i] = lab     # keys stay alive in the work list: ids are stable
-        return lab
-
-    # -- types
     def register_type(self, T):
         i = len(self.tkind)
         self.tindex[id(T)] = i
@@ -569,13 +679,18 @@ class _Walker(object):
                 kind = K_FUNC
             elif T is _BuiltinFunctionType:
                 kind = K_BFUNC
+        prov = self.provider_for(T, mro) if kind == K_NORMAL else None
+        if prov is not None:
+            kind = K_PROVIDER
+            self.providers[i] = prov
         if T is list or T is tuple:
             oflag |= F_POSITIONAL_EDGES
             self.positional.add(i)
         if not sizeof_safe:
             oflag |= F_SIZE_ESTIMATED
             self.unsafe_size.add(i)
-        if flags & T_MANAGED_DICT and (_PY < (3, 13) or tf & _TPFLAGS_INLINE_VALUES):
+        if (flags & T_MANAGED_DICT and (_PY < (3, 13) or tf & _TPFLAGS_INLINE_VALUES)
+                and kind != K_PROVIDER):
             # sys.getsizeof misses the attribute values kept with the instance:
             # add 8 bytes per value (referents minus the type) + 8 (estimate)
             oflag |= F_SIZE_ESTIMATED
@@ -616,14 +731,168 @@ class _Walker(object):
             self.bytes_tid = i
         elif T is int or T is float or T is complex or T is bool:
             self.num_tids.add(i)
-        if id(T) >> _SH not in self.seen:   # static types are not referents of instances
+        self.type_found(T)
+        return i
+
+    def provider_for(self, T, mro):
+        """The provider for instances of T (see _PROVIDERS), False when it could not be
+        built (instances flagged EDGES_INCOMPLETE), None when there is none."""
+        for B in mro:
+            if _T_FLAGS(B) & _TPFLAGS_HEAPTYPE:
+                continue
+            try:
+                key = (_T_MODULE(B), _T_NAME(B))
+            except Exception:
+                continue
+            cls = _PROVIDERS.get(key) if type(key[0]) is str and type(key[1]) is str else None
+            if cls is None:
+                continue
+            name = "%s.%s" % key
+            p = self.provider_objs.get(name)
+            if p is None:
+                try:
+                    p = cls(B)
+                    p.name = name
+                except Exception as e:
+                    p = False
+                    self.provider_errors[name] = "%s: %s" % (type(e).__name__, e)
+                self.provider_objs[name] = p
+            return p
+        return None
+
+    def set_sizer(self, t, fn):
+        """self.sizer[t] = fn (a new entry when t is the next type index), counting the
+        references that list holds."""
+        held, delta = self.held, self.held_delta
+        if t < len(self.sizer):
+            old = id(self.sizer[t])
+            held[old] -= 1
+            delta[old] = delta.get(old, 0) - 1
+            self.sizer[t] = fn
+        else:
+            self.sizer.append(fn)
+        i = id(fn)
+        held[i] = held.get(i, 0) + 1
+        delta[i] = delta.get(i, 0) + 1
+
+    def check_sizers(self, chunk, tids, tset):
+        """Compare the direct __sizeof__ call with sys.getsizeof on one instance of each
+        type not checked yet; a type where they differ keeps sys.getsizeof."""
+        for t in list(self.unchecked.intersection(tset)):
+            self.unchecked.discard(t)
+            o = chunk[tids.index(t)]
+            try:
+                ok = sys.getsizeof(o) == self.sizer[t](o) + (self.tinfo[t] >> 8 & 0xFF)
+            except Exception:
+                ok = False
+            if not ok:
+                self.set_sizer(t, sys.getsizeof)
+                self.tinfo[t] &= ~0xFF00
+        o = None
+
+
+class _Walker(_Types):
+    """State of one dump. Created after gc.get_objects(); nothing in the heap refers to it."""
+
+    def __init__(self, work, values, preview_len):
+        _Types.__init__(self, values)
+        self.work = work
+        self.work_ids = []      # the key (see seen) of each work-list entry, in order
+        self.preview = preview_len
+        # keys of the objects in the work and leaf lists and of the excluded objects:
+        # id >> _SH. Distinct objects are a header (2**(_SH + 1) bytes) at least apart,
+        # so their keys differ; and keys vary in their low bits, where CPython's set
+        # table looks first (addresses, mostly multiples of 16, crowd one slot in 16 and
+        # make every lookup several times slower)
+        self.seen = set()
+        self.c = Content()
+        self.strtab = {b"": 0}
+        self.labcache = {}      # id(str key) -> label
+        self.incomplete = []
+        self.immortal = []      # object indexes with REFCOUNT_UNKNOWN
+        self.own = {}           # id -> references the dumper's frames hold (subtracted)
+        self.own_keys = {}      # the same by key (see seen)
+        self.ov = 0
+        self.labels = None
+        self.nedges = 0         # edges so far
+        self.leaves = []        # untracked objects found (walked after the work list)
+        self.leaf_ids = []      # the key of each, in the same order
+        self.odd = {}           # key -> id, for an object whose id is not key << _SH
+        self.own_at = {}        # work-list position -> references held by the dumper
+        self.patterns = {}      # chunk length -> (ov, 0xFF, 0xC0000000, 0xE0000000) words
+        self.own_next = _NEVER  # the smallest position in own_at
+        self.positional_objs = []   # object indexes flagged POSITIONAL_EDGES by providers
+
+    def type_found(self, T):
+        """Queue type T (registered): static types are not referents of instances."""
+        if id(T) >> _SH not in self.seen:
             self.seen.add(id(T) >> _SH)
             if id(T) in self.own:
                 self.own_at[len(self.work)] = self.own[id(T)]
                 self.own_next = min(self.own_at)
             self.work.append(T)
             self.work_ids.append(self.key(id(T)))
+
+    # -- strings
+    def sid(self, s):
+        """String id of s (bytes, str, or a str subclass read as plain text)."""
+        # str.encode on a str subclass reads its characters in C: no user code runs
+        b = s if type(s) is bytes else str.encode(s, "utf-8", "backslashreplace")
+        i = self.strtab.get(b)
+        if i is None:
+            i = self.strtab[b] = len(self.c.strings)
+            self.c.strings.append(b)
         return i
+
+    def sids(self, strs):
+        """String ids of many exact str objects (C-level)."""
+        bs = list(map(str.encode, strs, itertools.repeat("utf-8"),
+                      itertools.repeat("backslashreplace")))
+        tab = self.strtab
+        new = dict.fromkeys(itertools.filterfalse(tab.__contains__, bs))
+        if new:
+            tab.update(zip(new, itertools.count(len(self.c.strings))))
+            self.c.strings.extend(new)
+        return list(map(tab.__getitem__, bs))
+
+    def key_label(self, k):
+        """Label of the value stored under key k (bit 31 set), 0 if none."""
+        i = id(k)
+        lab = self.labcache.get(i)
+        if lab is None:
+            lab = 0
+            if type(k) is str and self.values != "none":
+                if self.values == "all":
+                    lab = LABEL_KEY | self.sid(k[:self.preview])
+                elif len(k) <= 64 and k.isidentifier():
+                    lab = LABEL_KEY | self.sid(k)
+            self.labcache[i] = lab     # keys stay alive in the work list: ids are stable
+        return lab
+
+    # -- types
+    def provide(self, o, refs, j, labels, base):
+        """refs[j] += what the provider of o's type reports (see _PROVIDERS)."""
+        p = self.providers[self.tindex[id(type(o))]]
+        if p is False:
+            self.incomplete.append(base + j)
+            return
+        try:
+            extra, labs, positional = p(o, self)
+        except Exception as e:
+            self.incomplete.append(base + j)
+            name = p.name
+            if name not in self.provider_errors:
+                self.provider_errors[name] = "%s: %s" % (type(e).__name__, e)
+            return
+        r = refs[j]
+        if positional and not r:
+            refs[j] = extra
+            self.positional_objs.append(base + j)
+            return
+        start = len(r)
+        refs[j] = r + extra
+        if labs is not None and self.values != "none":
+            labels[j] = (start, 1, labs)
 
     # -- special objects (per-object Python work)
     def special(self, kind, o, refs, j, labels, vals, base):
@@ -718,7 +987,8 @@ class _Walker(object):
                     self.incomplete.append(base + j)
                 else:
                     fl = o.f_locals
-                    if fl is not None and id(fl) not in have:
+                    if fl is not None and (id(fl) not in have or fl is o.f_globals):
+                        # module code: f_locals is f_globals, a second reference
                         r.append(fl)
             refs[j] = r
         elif kind == K_TYPE:
@@ -759,6 +1029,8 @@ class _Walker(object):
             name = o.__name__
             if type(name) is str:
                 vals.append((base + j, self.sid(name) | V_NAME << 32))
+        elif kind == K_PROVIDER:
+            self.provide(o, refs, j, labels, base)
 
     @staticmethod
     def calibrate():
@@ -771,64 +1043,100 @@ class _Walker(object):
 
     def chunk(self, src, src_ids, lo, hi, base):
         """Process src[lo:hi] (the work list or the leaf list), the objects base, base + 1,
-        ... of the dump. All temporaries die when this returns."""
+        ... of the dump, in phases: reference counts, types, referents, sizes/flags/
+        counts, corrections of the counts, addresses, values, edges, new objects. All
+        temporaries die when this returns (and the phases' when they return)."""
         chunk = src[lo:hi]
         # first, before any other reference exists; minus the dumper's own references
         # (work or leaf list, chunk list, the getrefcount call), calibrated with a probe.
         rc = list(map(sys.getrefcount, chunk))
-        n = len(chunk)
-        c = self.c
-        repeat = itertools.repeat
-        compress = itertools.compress
-        try:
-            tids = list(map(self.tindex.__getitem__, map(id, map(type, chunk))))
-        except KeyError:    # a type not seen before: register it
-            tids = []
-            for o in chunk:
-                i = self.tindex.get(id(type(o)))
-                tids.append(self.register_type(type(o)) if i is None else i)
-        # the chunk's distinct types: the per-type checks below test this small set,
-        # not the whole tids list
+        tids = self.type_ids(chunk)
+        # the chunk's distinct types: the per-type checks test this small set, not the
+        # whole tids list
         tset = set(tids)
         labels = {}    # j -> (first, step, labels) relative to the object's first edge
         vals = []
-        dict_labels = None
         # only leaves (instances of plain types without GC support: no referents, as
         # gc.get_referents would say): no edges to find
         leafy = tset.issubset(self.leaf_tids)
         if leafy:
-            refs = lens = None
+            refs = lens = dict_labels = None
         else:
-            try:
-                refs = list(map(gc.get_referents, chunk))
-            except Exception:
-                refs = []
-                for j, o in enumerate(chunk):
-                    try:
-                        refs.append(gc.get_referents(o))
-                    except Exception:
-                        refs.append([])
-                        self.incomplete.append(base + j)
-            # list_traverse and tuple_traverse visit items last to first: reverse them
-            # so edge j is item [j] (POSITIONAL_EDGES)
-            if not self.positional.isdisjoint(tset):
-                deque(map(list.reverse,
-                          compress(refs, map(self.positional.__contains__, tids))), maxlen=0)
-            if self.dict_tid in tset:
-                dict_labels = self.dicts(chunk, tids, refs)
-            if not self.special_tids.isdisjoint(tset):
-                special = self.special
-                tkind = self.tkind
-                for j in compress(range(n), map(self.special_tids.__contains__, tids)):
-                    try:
-                        special(tkind[tids[j]], chunk[j], refs, j, labels, vals, base)
-                    except Exception:
-                        self.incomplete.append(base + j)
+            refs, dict_labels = self.referents(chunk, tids, tset, base, labels, vals)
             lens = list(map(len, refs))
         # sizes, flags, refcounts (minus the dumper's references: see calibrate)
         if not self.packed(chunk, tids, tset, rc, lens, base, leafy):
             self.unpacked(chunk, tids, tset, rc, lens, base)
         del rc
+        self.corrections(chunk, tids, tset, base, lo, hi, src is self.work)
+        self.addresses(src_ids, lo, hi, base)
+        self.c.otype.fromlist(tids)
+        # values of strings, bytes, numbers
+        if self.values == "all":
+            self.chunk_values(chunk, tids, base, vals)
+        if vals:
+            vals.sort()
+            self.c.value_object.fromlist([v[0] for v in vals])
+            self.c.value_word.fromlist([v[1] for v in vals])
+        del vals
+        if leafy:
+            self.c.edge_start.extend(_u64([self.nedges]) * len(chunk))
+            return
+        del chunk, tids, tset
+        by_id = self.edges(refs, lens, labels, dict_labels)
+        del refs
+        self.discover(by_id)
+
+    def type_ids(self, chunk):
+        """The type index of each object of the chunk (registering new types)."""
+        try:
+            return list(map(self.tindex.__getitem__, map(id, map(type, chunk))))
+        except KeyError:    # a type not seen before: register it
+            tids = []
+            for o in chunk:
+                i = self.tindex.get(id(type(o)))
+                tids.append(self.register_type(type(o)) if i is None else i)
+            return tids
+
+    def referents(self, chunk, tids, tset, base, labels, vals):
+        """(refs, dict_labels): the referents of each object of the chunk, patched where
+        tp_traverse hides or misorders them (positional items, dict keys, the special
+        kinds, providers); labels and vals get what the special kinds add."""
+        compress = itertools.compress
+        dict_labels = None
+        try:
+            refs = list(map(gc.get_referents, chunk))
+        except Exception:
+            refs = []
+            for j, o in enumerate(chunk):
+                try:
+                    refs.append(gc.get_referents(o))
+                except Exception:
+                    refs.append([])
+                    self.incomplete.append(base + j)
+        # list_traverse and tuple_traverse visit items last to first: reverse them
+        # so edge j is item [j] (POSITIONAL_EDGES)
+        if not self.positional.isdisjoint(tset):
+            deque(map(list.reverse,
+                      compress(refs, map(self.positional.__contains__, tids))), maxlen=0)
+        if self.dict_tid in tset:
+            dict_labels = self.dicts(chunk, tids, refs)
+        if not self.special_tids.isdisjoint(tset):
+            special = self.special
+            tkind = self.tkind
+            for j in compress(range(len(chunk)), map(self.special_tids.__contains__, tids)):
+                try:
+                    special(tkind[tids[j]], chunk[j], refs, j, labels, vals, base)
+                except Exception:
+                    self.incomplete.append(base + j)
+        return refs, dict_labels
+
+    def corrections(self, chunk, tids, tset, base, lo, hi, in_work):
+        """After packed/unpacked: the finalized flag, and the reference counts net of the
+        references that self.sizer and the dumper's active frames hold."""
+        compress = itertools.compress
+        c = self.c
+        n = len(chunk)
         if _HAS_IS_FINALIZED and not self.finalizer_tids.isdisjoint(tset):
             isf = gc.is_finalized
             for j in compress(range(n), map(self.finalizer_tids.__contains__, tids)):
@@ -844,43 +1152,34 @@ class _Walker(object):
                     crc[base + j] = max(0, crc[base + j] - k)
         if self.held_delta:
             self.held_delta = {}
-        if self.own_next < hi and src is self.work:
+        if self.own_next < hi and in_work:
             # references held by the dumper's active frames (see _frame_references)
             at = self.own_at
             for p in list(filter(hi.__gt__, at)):
                 crc[base + p - lo] = max(0, crc[base + p - lo] - at.pop(p))
             self.own_next = min(at) if at else _NEVER
-        del crc
-        # the ids, from the keys
+
+    def addresses(self, src_ids, lo, hi, base):
+        """The addresses of the chunk's objects, from their keys (see seen)."""
+        c = self.c
         keys = src_ids[lo:hi]
         c.address.frombytes((int.from_bytes(_u64(keys), sys.byteorder) << _SH).to_bytes(
-            8 * n, sys.byteorder))
+            8 * len(keys), sys.byteorder))
         if self.odd and not self.odd.keys().isdisjoint(keys):
-            for j in compress(range(n), map(self.odd.__contains__, keys)):
+            for j in itertools.compress(range(len(keys)), map(self.odd.__contains__, keys)):
                 c.address[base + j] = self.odd[keys[j]]
-        del keys
-        c.otype.fromlist(tids)
-        # values of strings, bytes, numbers
-        if self.values == "all":
-            self.chunk_values(chunk, tids, base, vals)
-        if vals:
-            vals.sort()
-            c.value_object.fromlist([v[0] for v in vals])
-            c.value_word.fromlist([v[1] for v in vals])
-        del vals
-        # edges and labels
+
+    def edges(self, refs, lens, labels, dict_labels):
+        """Append the chunk's edges and labels; returns {id: referent}."""
+        c = self.c
+        repeat = itertools.repeat
         e0 = self.nedges
-        if leafy:
-            c.edge_start.extend(_u64([e0]) * n)
-            return
         starts = list(itertools.accumulate(lens, initial=e0))
         c.edge_start.fromlist(starts[1:])
         chain = itertools.chain.from_iterable
         fids = list(map(id, chain(refs)))
         c.edge_target.fromlist(fids)
         self.nedges = starts[-1]
-        by_id = dict(zip(fids, chain(refs)))
-        del refs
         if labels or dict_labels or self.labels is not None:
             if self.labels is None:
                 self.labels = _u32(bytes(4 * e0))
@@ -898,6 +1197,14 @@ class _Walker(object):
                 p = starts[j] + first
                 lab[p:p + step * len(labs):step] = _u32(labs)
             del lab
+        return dict(zip(fids, chain(refs)))
+
+    def discover(self, by_id):
+        """Queue the referents not seen before: GC-tracked ones on the work list, the
+        others (mostly leaves: str, int, ...) on the leaf list, walked after it in chunks
+        that are then all leaves."""
+        repeat = itertools.repeat
+        compress = itertools.compress
         new = set(map(rshift, by_id, repeat(_SH))).difference(self.seen)   # keys
         if not new:
             return
@@ -915,8 +1222,6 @@ class _Walker(object):
         if own:
             self.own_found(new)
         else:
-            # untracked objects (mostly leaves: str, int, ...) go to the leaf list, walked
-            # after the work list, in chunks that are then all leaves
             tracked = bytes(map(gc.is_tracked, objs))
             if tracked.count(0):
                 self.leaves.extend(compress(objs, tracked.translate(_NOT)))
@@ -1031,6 +1336,8 @@ class _Walker(object):
         if count & high3:   # a count >= 2**29: immortal (static objects of 3.11 too)
             lim = _IMMORTAL_LIMIT + self.ov
             for j in itertools.compress(range(n), map(ge, rc, itertools.repeat(lim))):
+                if _IS_IMMORTAL is not None and not _IS_IMMORTAL(chunk[j]):
+                    continue    # 3.14+: the interpreter says (a count that high is real)
                 self.immortal.append(base + j)
                 c.flags[base + j] |= F_REFCOUNT_UNKNOWN
         return True
@@ -1066,42 +1373,14 @@ class _Walker(object):
         fl = list(map(or_, map(self.tflag.__getitem__, tids), map(gc.is_tracked, chunk)))
         if max(rc) >= _IMMORTAL_LIMIT:
             for j in compress(range(n), map(ge, rc, repeat(_IMMORTAL_LIMIT))):
-                self.immortal.append(base + j)
-                fl[j] |= F_REFCOUNT_UNKNOWN
                 if rc[j] > U32_MAX:
                     rc[j] = U32_MAX
+                if _IS_IMMORTAL is not None and not _IS_IMMORTAL(chunk[j]):
+                    continue    # 3.14+: the interpreter says (see packed)
+                self.immortal.append(base + j)
+                fl[j] |= F_REFCOUNT_UNKNOWN
         c.flags.fromlist(fl)
         c.refcount.fromlist(rc)
-
-    def check_sizers(self, chunk, tids, tset):
-        """Compare the direct __sizeof__ call with sys.getsizeof on one instance of each
-        type not checked yet; a type where they differ keeps sys.getsizeof."""
-        for t in list(self.unchecked.intersection(tset)):
-            self.unchecked.discard(t)
-            o = chunk[tids.index(t)]
-            try:
-                ok = sys.getsizeof(o) == self.sizer[t](o) + (self.tinfo[t] >> 8 & 0xFF)
-            except Exception:
-                ok = False
-            if not ok:
-                self.set_sizer(t, sys.getsizeof)
-                self.tinfo[t] &= ~0xFF00
-        o = None
-
-    def set_sizer(self, t, fn):
-        """self.sizer[t] = fn (a new entry when t is the next type index), counting the
-        references that list holds."""
-        held, delta = self.held, self.held_delta
-        if t < len(self.sizer):
-            old = id(self.sizer[t])
-            held[old] -= 1
-            delta[old] = delta.get(old, 0) - 1
-            self.sizer[t] = fn
-        else:
-            self.sizer.append(fn)
-        i = id(fn)
-        held[i] = held.get(i, 0) + 1
-        delta[i] = delta.get(i, 0) + 1
 
     def _getsizeof(self, o):
         try:
@@ -1147,6 +1426,20 @@ class _Walker(object):
 
 
 _HAS_IS_FINALIZED = hasattr(gc, "is_finalized")
+_IS_IMMORTAL = getattr(sys, "_is_immortal", None)     # 3.14+
+
+
+def _free_threaded():
+    """Why a dump is refused on this interpreter (a free-threaded build), or None."""
+    try:
+        import sysconfig
+        if sysconfig.get_config_var("Py_GIL_DISABLED"):
+            return ("free-threaded build (Py_GIL_DISABLED=1): its reference counts are "
+                    "split and biased, so refcount-surplus roots would be wrong; use a "
+                    "default (GIL) build of CPython")
+    except Exception:
+        pass
+    return None
 
 
 def _seed_roots(w, frames, thread_names, skip_frame_ids):
@@ -1218,6 +1511,41 @@ def _seed_roots(w, frames, thread_names, skip_frame_ids):
     return roots, at
 
 
+def _cut_edges(c, targets):
+    """Remove every edge to the addresses `targets` (objects left out of the dump that
+    something in it holds: this module's list of trigger handles, a handle a program
+    keeps), so that none dangles. C-level scans: only a few edges are ever removed."""
+    import bisect
+    et, es, lab = c.edge_target, c.edge_start, c.edge_label
+    raw = None
+    drop = []
+    for t in targets:
+        k = et.count(t)
+        if not k:
+            continue
+        if raw is None:
+            raw = et.tobytes()
+        pat = _u64([t]).tobytes()
+        p = raw.find(pat)
+        while p >= 0 and k:
+            if p % 8 == 0:
+                drop.append(p // 8)
+                k -= 1
+            p = raw.find(pat, p + 1)
+    raw = None
+    for p in sorted(drop, reverse=True):
+        del et[p]
+        if lab is not None:
+            del lab[p]
+        i = bisect.bisect_right(es, p)      # edge p belongs to object i - 1
+        n = len(es) - i
+        if n:
+            bo = sys.byteorder
+            tail = int.from_bytes(es[i:].tobytes(), bo) - int.from_bytes(_u64([1]) * n, bo)
+            es[i:] = _u64()
+            es.frombytes(tail.to_bytes(8 * n, bo))
+
+
 def _patterns(n, ov):
     """Big ints of n packed native u32 words: ov, 0xFF, 0xC0000000, 0xE0000000 (see
     _Walker.packed)."""
@@ -1232,8 +1560,10 @@ def _first_positions(ids, wanted):
     return itertools.islice(found, len(wanted))
 
 
-def _walk(values, preview_len, frames, thread_names, excluded):
-    """Enumerate the heap; returns (Content, walk seconds). frames: list of (ident, frame)."""
+def _walk(values, preview_len, frames, thread_names, excluded, own=None, cut=()):
+    """Enumerate the heap; returns (Content, walk seconds, sid, facts). frames: list of
+    (ident, frame); excluded: ids left out; own: Counter {id: references held by objects
+    left out}, subtracted; cut: ids of objects left out whose in-edges are removed."""
     work = gc.get_objects()   # first, before any other work structure exists
     t0 = time.perf_counter()
     w = _Walker(work, values, preview_len)
@@ -1283,6 +1613,8 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     # while chunk() reads reference counts, its frame and this function's callers in
     # this module hold references to their functions, code objects, ...
     w.own = _frame_references(sys._getframe(), _Walker.chunk)
+    if own:
+        w.own.update(own)
     w.own_keys = dict(zip(map(rshift, w.own, itertools.repeat(_SH)), w.own.values()))
     w.held_delta = {}   # the references taken so far are held when every count is read
     hit = set(itertools.compress(w.own_keys, map(w.seen.__contains__, w.own_keys)))
@@ -1315,6 +1647,10 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     w.labels = None
     for i in w.incomplete:
         c.flags[i] |= F_EDGES_INCOMPLETE
+    for i in w.positional_objs:
+        c.flags[i] |= F_POSITIONAL_EDGES
+    if cut:
+        _cut_edges(c, cut)
     # explicit roots and gc.garbage flags: every root was in the work list before the
     # chunk loop started; the ones from gc.get_objects() are found by a scan that stops
     # at the last of them
@@ -1339,8 +1675,17 @@ def _walk(values, preview_len, frames, thread_names, excluded):
     rkl.fromlist([R_IMMORTAL] * len(w.immortal))
     rd.fromlist([0] * len(w.immortal))
     w.seen = w.work_ids = w.leaf_ids = None
+    # what the walk knows of its own completeness (keys a reader may ignore, SPEC 4.1)
+    extra = [(b"objects.edges_incomplete", FACT_U64, len(set(w.incomplete)))]
+    used = sorted(k for k, p in w.provider_objs.items() if p is not False)
+    if used:
+        extra.append((b"providers", FACT_STRING, _encode(" ".join(used))))
+    if w.provider_errors:
+        extra.append((b"providers.failed", FACT_STRING, _encode("; ".join(
+            "%s: %s" % kv for kv in sorted(w.provider_errors.items())))))
+    w.provider_objs = w.providers = None
     # the work list is dropped by the caller (it holds every object)
-    return c, seconds, w.sid
+    return c, seconds, w.sid, extra
 
 
 # ---------------------------------------------------------------------------
@@ -1534,11 +1879,18 @@ def _dump_here(path, collect, values, preview_len, mode, pid, frames, names, chi
             # finalizers now, and a dump must not run them for it
             facts.append((b"gc.collected", FACT_U64, gc.collect()))
         gc.disable()
-        excluded = [id(facts)]
+        # the dumper's own objects (trigger handles, other threads' dumper frames)
+        machinery, m_own, cut = _machinery(frames)
+        excluded = [id(facts), id(machinery), id(m_own), id(cut)]
         excluded.extend(map(id, facts))
+        excluded.extend(map(id, machinery))
         excluded.extend(exclude)
-        c, walk_s, sid = _walk(values, preview_len, frames, names, excluded)
+        machinery = None
+        c, walk_s, sid, extra = _walk(values, preview_len, frames, names, excluded, m_own,
+                                      cut)
+        m_own = cut = None
         frames = names = None
+        facts.extend(extra)
         facts.append((b"dump.duration_ns", FACT_U64, int(walk_s * 1e9)))
         _put_facts(c, sid, facts)
         objects, edges = len(c.address), len(c.edge_target)
@@ -1577,7 +1929,8 @@ def _dump_here(path, collect, values, preview_len, mode, pid, frames, names, chi
             gc.enable()
 
 
-def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_len=64):
+def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_len=64,
+         _trigger=None):
     """Write a heap snapshot of this process to path; returns a DumpResult.
 
     path: file name; written as path + ".tmp-<pid>" and renamed onto path only when
@@ -1598,9 +1951,11 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
     characters), "none" (no values, no key labels; type names only).
 
     Never raises for a failed dump: returns ok=False with error set and writes one line
-    to stderr. Only one dump runs at a time; a concurrent request (another thread, a
-    signal during a dump) returns ok=False, error "a dump is already running" (and says
-    so on stderr).
+    to stderr. Only one dump runs at a time; a concurrent request (another thread)
+    returns ok=False, error "a dump is already running" (and says so on stderr). A
+    trigger of install() that arrives during a dump is queued instead (see install).
+    Refused (ok=False) on a free-threaded build, whose reference counts the dump's
+    roots cannot be derived from.
 
     >>> r = dump("/tmp/example.hsnap")      # doctest: +SKIP
     >>> r.ok, r.objects > 0                   # doctest: +SKIP
@@ -1616,9 +1971,15 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
     # private copies: the caller's objects must not gain references from our frames
     path = _private_str(path)
     values = _private_str(values)
+    refused = _free_threaded()
+    if refused:
+        r = DumpResult(False, path, refused)
+        _say("dump to %s refused: %s" % (path, r.error))
+        return r
     if not _lock.acquire(False):
-        r = DumpResult(False, path, "a dump is already running")
-        _say("dump to %s failed: %s" % (path, r.error))
+        r = DumpResult(False, path, _BUSY)
+        if _trigger is None:
+            _say("dump to %s failed: %s" % (path, r.error))
         return r
     owner = [True] if fork else None    # [False] once a reaper thread owns the lock
     try:
@@ -1638,7 +1999,15 @@ def dump(path, *, fork=False, wait=True, collect=True, values="names", preview_l
         return r
     finally:
         if owner is None or owner[0]:
-            _lock.release()
+            owner = None
+            _release()
+
+
+def _release():
+    """Release the one-dump lock, then run a queued trigger (see Installed._fire)."""
+    _lock.release()
+    if _INSTALLED:
+        _run_pending()
 
 
 def _dump_fork(path, wait, collect, values, preview_len, owner):
@@ -1785,7 +2154,8 @@ def _reap(pid, pipe, chunks, path, t0):
         _say("dump to %s failed: %s" % (path, e))
     finally:
         _close(pipe, 0)
-        _lock.release()
+        pipe = chunks = path = None
+        _release()
 
 
 # ---------------------------------------------------------------------------
@@ -1830,16 +2200,58 @@ def _auto_path(directory, prefix):
     return os.path.join(directory, "%s-%d-%s.hsnap" % (prefix, os.getpid(), stamp))
 
 
-class Installed(object):
-    """Handle returned by install(); call uninstall() to remove the triggers."""
+def _check_directory(directory, min_free=1 << 20):
+    """Raise OSError unless directory exists, is a writable directory and has at least
+    min_free bytes free: what a trigger needs, checked when it is installed rather than
+    hours later when it fires."""
+    if not os.path.isdir(directory):
+        raise OSError("dump directory %r does not exist or is not a directory" % (directory,))
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OSError("dump directory %r is not writable" % (directory,))
+    try:
+        st = os.statvfs(directory)
+        free = st.f_bavail * st.f_frsize
+    except (AttributeError, OSError):
+        return
+    if free < min_free:
+        raise OSError("dump directory %r has %d bytes free (at least %d needed)"
+                      % (directory, free, min_free))
 
-    def __init__(self):
+
+# The installed trigger handles (see _machinery). Kept out of every dump, with the
+# edge from this module's globals to this list.
+_INSTALLED = []
+
+
+class Installed(object):
+    """Handle returned by install(); call uninstall() to remove the triggers.
+
+    The handle and everything it holds (its results, handlers, watcher thread) are the
+    dumper's own: they are kept out of every dump, and the reference counts of what
+    they refer to are stored net of them. (A program that keeps the handle in one of its
+    own objects gets a dangling edge there: SPEC 4.5.)"""
+
+    __slots__ = ("signal", "results", "_directory", "_prefix", "_fork", "_values",
+                 "_threshold", "_interval", "_logger", "_old_handler", "_handler",
+                 "_atexit", "_wait", "_stop", "_pending", "_watcher")
+
+    def __init__(self, directory, prefix, fork, values, logger):
         self.signal = None
-        self._old_handler = None
-        self._atexit = None
-        self._stop = None
-        self._thread = None
         self.results = []   # DumpResults of triggered dumps (most recent last)
+        self._directory = _private_str(directory)
+        self._prefix = _private_str(prefix)
+        self._fork = fork
+        self._values = _private_str(values)
+        self._threshold = None
+        self._interval = None
+        self._logger = logger
+        self._old_handler = None
+        self._handler = None
+        self._atexit = None
+        self._wait = None       # the watcher's sleep: acquire of a lock held until stop
+        self._stop = None       # its release
+        self._pending = None    # a trigger that arrived during a dump: its name
+        self._watcher = None
 
     def uninstall(self):
         import signal as _signal
@@ -1850,23 +2262,206 @@ class Installed(object):
             except Exception:
                 pass
             self.signal = None
+        self._old_handler = self._handler = None
         if self._atexit is not None:
             import atexit
             atexit.unregister(self._atexit)
             self._atexit = None
         if self._stop is not None:
-            self._stop.set()
+            try:
+                self._stop()
+            except Exception:
+                pass
             self._stop = None
+        self._pending = None
+        try:
+            _INSTALLED.remove(self)
+        except ValueError:
+            pass
+
+    def _on_signal(self, signum, frame):
+        # the interrupted frame is the program's: drop this frame's reference to it first
+        del frame, signum
+        try:
+            self._fire("signal")
+        except BaseException:
+            pass
+
+    def _on_exit(self):
+        try:
+            self._fire("at-exit")
+        except BaseException:
+            pass
+
+    def _watch(self):
+        """The RSS watcher (the whole stack of its own thread, started from C). While it
+        waits, its frame holds only this handle, the bound acquire and True (see
+        _machinery)."""
+        while not self._wait(True, self._interval):
+            try:
+                if self._rss() > self._threshold:
+                    self._fire("rss")
+                    return      # once: the first time the RSS passes the threshold
+            except BaseException:
+                return
+
+    @staticmethod
+    def _rss():
+        return _rss_bytes() or 0
+
+    def _fire(self, why):
+        """Dump now, or, when a dump is running, queue one (at most one pending per
+        handle; it runs as soon as that dump releases the lock). Logs one line."""
+        path = _auto_path(self._directory, self._prefix)
+        r = dump(path, fork=self._fork, values=self._values, _trigger=self)
+        if r.error == _BUSY:
+            self._pending = why
+            self._log("%s trigger: a dump is running; this one is queued" % why)
+            return None
+        self.results.append(r)
+        if r.ok:
+            if r.child_pid is not None and not r.objects:
+                self._log("%s dump: %s (fork child %d started)" % (why, r.path, r.child_pid))
+            else:
+                self._log("%s dump: %s (%d objects, %.2f s)" % (why, r.path, r.objects,
+                                                               r.seconds))
+        else:
+            self._log("%s dump to %s failed: %s" % (why, r.path, r.error))
+        return r
+
+    def _log(self, msg):
+        logger = self._logger
+        if logger is not None:
+            try:
+                logger.info("heapsnap: %s", msg)
+                return
+            except Exception:
+                pass
+        _say(msg)
+
+
+_BUSY = "a dump is already running"
+
+
+def _finish_at_exit():
+    """At exit (registered by the first install()): let a dump that another thread is
+    writing (the RSS watcher's, a queued one) finish, rather than leave a temporary
+    file when the interpreter stops that thread; then run a queued trigger."""
+    if _lock.acquire(True, 300):
+        _release()
+
+
+def _run_pending():
+    """After a dump released the lock: run the one queued trigger of a handle, if any."""
+    for h in list(_INSTALLED):
+        why = h._pending
+        if why is not None:
+            h._pending = None
+            h._fire(why + " (queued)")
+            return
+
+
+def _machinery(frames):
+    """The dumper's own objects that a dump must leave out (ids), and the references
+    they hold to objects that stay in (a Counter by id, subtracted from those
+    reference counts): the installed handles with their results and handlers, and the
+    frames running this module's code in threads other than the dumping one (the RSS
+    watcher). frames: {thread ident: innermost frame}."""
+    out = []
+    own = Counter()
+    seen = set()
+    cut = []        # ids whose in-edges are removed from the dump (this module holds them)
+
+    def take(o):
+        if id(o) not in seen:
+            seen.add(id(o))
+            out.append(o)
+
+    if _INSTALLED:
+        take(_INSTALLED)
+        cut.append(id(_INSTALLED))
+    for h in _INSTALLED:
+        take(h)
+        cut.append(id(h))
+        take(h.results)
+        for r in h.results:
+            take(r)
+            for x in (r.path, r.error):
+                if type(x) is str:
+                    take(x)
+        for x in (h._directory, h._prefix, h._values, h._interval, h._handler, h._atexit,
+                  h._wait, h._stop):
+            if x is not None and type(x) is not bool:
+                take(x)
+        if h._wait is not None:
+            take(h._wait.__self__)      # the watcher's lock
+        # held from C, and by some versions' module states (atexit's, traversed)
+        cut.extend(id(x) for x in (h._handler, h._atexit) if x is not None)
+    me = threading.get_ident()
+    watch_code = Installed._watch.__code__
+    functions = None
+    runpy = sys.modules.get("runpy")
+    run_code = as_main = None
+    if type(runpy) is _ModuleType:
+        d = _plain_str_dict(runpy.__dict__)
+        fn = dict.get(d, "_run_code")
+        run_code = fn.__code__ if type(fn) is _FunctionType else None
+        fn = dict.get(d, "_run_module_as_main")
+        as_main = fn.__code__ if type(fn) is _FunctionType else None
+        fn = d = None
+    runpy = None
+    for ident, f in list(frames.items()):
+        while f is not None:
+            b = f.f_back
+            if (run_code is not None and b is not None and b.f_code is run_code
+                    and not f.f_code.co_flags & _CO_OPTIMIZED):
+                # `python -m`: runpy's exec(code, run_globals) holds the module's code
+                # and globals on its value stack, where no dump can see them
+                k = 1
+                if _PY < (3, 11) and b.f_back is not None and b.f_back.f_code is as_main:
+                    k = 2   # and before 3.11 the call _run_code(code, main_globals, ...)
+                own[id(f.f_code)] += k
+                own[id(f.f_globals)] += k
+            if ident != me and f.f_globals is _GLOBALS:
+                if functions is None:
+                    functions = _module_functions()
+                take(f)
+                cut.append(id(f))   # a frame above it (a signal handler's) refers to it
+                own[id(f.f_code)] += 1
+                fn = functions.get(id(f.f_code))
+                if fn is not None and _PY >= (3, 11):
+                    own[id(fn)] += 1
+                if _PY < (3, 11):
+                    own[id(f.f_globals)] += 1
+                    own[id(f.f_builtins)] += 1
+                if f.f_code is watch_code:
+                    own[id(True)] += 1      # the argument on its value stack
+            f = b
+    f = b = None
+    for o in out:
+        if type(o) is _FrameType:
+            continue
+        for r in gc.get_referents(o):
+            if id(r) not in seen:
+                own[id(r)] += 1
+    return out, own, cut
 
 
 def install(*, signal=None, directory=".", at_exit=False, rss_threshold=None,
-            rss_interval=1.0, fork=False, values="names", prefix="heapsnap"):
+            rss_interval=1.0, fork=False, values="names", prefix="heapsnap", logger=None):
     """Install dump triggers; files go to directory/prefix-<pid>-<UTC time>.hsnap.
 
     signal: a signal number or name ("SIGUSR1"): dump when it arrives (main thread).
     at_exit: dump at interpreter exit (atexit; not on os._exit or fatal signals).
-    rss_threshold: bytes or "500M"/"2G": a daemon thread reads the RSS every
-    rss_interval seconds and dumps once it passes the threshold, then re-arms at 1.5x.
+    rss_threshold: bytes or "500M"/"2G": a thread reads the RSS every rss_interval
+    seconds and dumps once, the first time the RSS is above the threshold (then stops).
+    logger: a logging.Logger-like object; each triggered dump logs one line there
+    (path, objects, seconds, or the error) with .info(), else on stderr.
+
+    Checks now, and raises (ValueError, OSError) if the options are wrong or the
+    directory does not exist, is not writable or has less than 1 MiB free. A trigger
+    that arrives while a dump is running is queued (at most one per handle) and runs
+    when that dump ends. The handle and its machinery never appear in a dump.
     Returns an Installed handle with uninstall().
     """
     import signal as _signal
@@ -1874,106 +2469,238 @@ def install(*, signal=None, directory=".", at_exit=False, rss_threshold=None,
         raise ValueError("values must be one of %s" % "/".join(_VALUES))
     sig = _parse_signal(signal)
     threshold = _parse_size(rss_threshold)
-    h = Installed()
     directory = os.fspath(directory)
-
-    def trigger():
-        try:
-            r = dump(_auto_path(directory, prefix), fork=fork, values=values)
-            h.results.append(r)
-            return r
-        except BaseException:
-            return None
-
+    if not isinstance(directory, str):
+        directory = os.fsdecode(directory)
+    if threshold is not None and (type(rss_interval) not in (int, float)
+                                  or not rss_interval > 0):
+        raise ValueError("rss_interval must be a positive number of seconds")
+    _check_directory(directory)
+    h = Installed(directory, prefix, bool(fork), values, logger)
+    if not _INSTALLED:
+        import atexit
+        atexit.unregister(_finish_at_exit)
+        atexit.register(_finish_at_exit)
     if sig is not None:
-        def _on_signal(signum, frame):
-            try:
-                trigger()
-            except BaseException:
-                pass
-        h._old_handler = _signal.signal(sig, _on_signal)
+        h._handler = h._on_signal
+        h._old_handler = _signal.signal(sig, h._handler)
         h.signal = sig
+    _INSTALLED.append(h)
     if at_exit:
         import atexit
-        h._atexit = trigger
-        atexit.register(trigger)
+        h._atexit = h._on_exit
+        atexit.register(h._atexit)
     if threshold is not None:
-        stop = threading.Event()
-        h._stop = stop
-
-        def _watch():
-            limit = threshold
-            page = os.sysconf("SC_PAGE_SIZE")
-            while not stop.wait(rss_interval):
-                try:
-                    with open("/proc/self/statm", "rb") as f:
-                        rss = int(f.read().split()[1]) * page
-                except Exception:
-                    rss = _rss_bytes() or 0
-                if rss > limit:
-                    trigger()
-                    limit = int(limit * 1.5)
-
-        h._thread = threading.Thread(target=_watch, name="heapsnap-rss-watch", daemon=True)
-        h._thread.start()
+        import _thread
+        lock = _thread.allocate_lock()
+        lock.acquire()
+        h._threshold = threshold
+        h._interval = float(repr(float(rss_interval)))   # a private float
+        h._wait = lock.acquire
+        h._stop = lock.release
+        lock = None
+        h._watcher = _thread.start_new_thread(h._watch, ())
     return h
 
 
 # ---------------------------------------------------------------------------
 # Command line
 
+_RUN_VALUED = ("--signal", "--dir", "--rss-threshold", "--rss-interval", "--values",
+               "--prefix")
+
+
+def _split_run_argv(argv):
+    """(heapsnap options, module or None, program argv) of `run [options] script args`
+    or `run [options] -m module args`: the program's arguments are never parsed here."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "-m":
+            if i + 1 >= len(argv):
+                raise ValueError("-m needs a module name")
+            return argv[:i], argv[i + 1], argv[i + 2:]
+        if a == "--":
+            if i + 1 >= len(argv):
+                break
+            return argv[:i], None, argv[i + 1:]
+        if not a.startswith("-") or a == "-":
+            return argv[:i], None, argv[i:]
+        if a in _RUN_VALUED:
+            i += 1
+        i += 1
+    return argv, None, []
+
 
 def main(argv=None):
-    """python -m heapsnap run [options] script.py [args...]"""
+    """python -m heapsnap run [options] (script.py | -m module) [args...]
+
+    The program then runs as `python script.py args` (or `python -m module args`) would,
+    in this same process (exec of the same interpreter, same pid) with the triggers
+    installed by a start-up hook that leaves nothing behind: dumps show the program's
+    globals under module '__main__', as with install() in the script."""
     import argparse
+    argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="heapsnap", description="heapsnap Python dumper")
     p.add_argument("--version", action="version", version="heapsnap " + __version__)
-    sub_ = p.add_subparsers(dest="command")
-    r = sub_.add_parser("run", help="run a script with dump triggers installed")
+    p.add_argument("command", nargs="?", choices=["run"])
+    if not argv or argv[0] != "run":
+        p.parse_args(argv)
+        p.print_help(sys.stderr)
+        return 2
+    r = argparse.ArgumentParser(
+        prog="heapsnap run", usage="heapsnap run [options] (script.py | -m module) [args...]",
+        description="run a Python program with dump triggers installed")
     r.add_argument("--signal", default=None, help="dump on this signal, e.g. SIGUSR1")
     r.add_argument("--dir", default=".", help="directory for dump files (default .)")
-    r.add_argument("--at-exit", action="store_true", help="dump when the script exits")
-    r.add_argument("--rss-threshold", default=None, help="dump when RSS passes e.g. 500M")
+    r.add_argument("--at-exit", action="store_true", help="dump when the program exits")
+    r.add_argument("--rss-threshold", default=None,
+                   help="dump once, the first time the RSS is above this, e.g. 500M")
+    r.add_argument("--rss-interval", default=1.0, type=float,
+                   help="seconds between RSS checks (default 1)")
     r.add_argument("--fork", action="store_true", help="dump in a forked child")
     r.add_argument("--values", default="names", choices=_VALUES,
                    help="what to record besides the graph (default names; all adds "
                         "previews that may contain secrets)")
     r.add_argument("--prefix", default="heapsnap",
                    help="file name prefix: PREFIX-PID-TIMESTAMP.hsnap (default heapsnap)")
-    r.add_argument("script")
-    r.add_argument("args", nargs=argparse.REMAINDER)
-    a = p.parse_args(argv)
-    if a.command != "run":
-        p.print_help(sys.stderr)
-        return 2
     try:
-        install(signal=a.signal, directory=a.dir, at_exit=a.at_exit,
-                rss_threshold=a.rss_threshold, fork=a.fork, values=a.values,
-                prefix=a.prefix)
+        opts, module, prog = _split_run_argv(argv[1:])
     except ValueError as e:
         sys.stderr.write("heapsnap: %s\n" % e)
         return 2
-    sys.argv = [a.script] + list(a.args)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(a.script)))
-    _run_as_main(a.script)
-    return 0
+    a = r.parse_args(opts)
+    if module is None and not prog:
+        r.print_usage(sys.stderr)
+        sys.stderr.write("heapsnap run: a script or -m module is needed\n")
+        return 2
+    try:
+        _parse_signal(a.signal)
+        _parse_size(a.rss_threshold)
+        if not a.rss_interval > 0:
+            raise ValueError("--rss-interval must be positive")
+        _check_directory(a.dir)
+        if module is None and not os.path.isfile(prog[0]):
+            raise OSError("no such script: %r" % (prog[0],))
+        if not sys.executable:
+            raise OSError("sys.executable is unknown: cannot start the program")
+        if sys.flags.ignore_environment or sys.flags.no_site:
+            raise OSError("run needs the environment and the site module (no -E, -I, -S)")
+    except (ValueError, OSError) as e:
+        sys.stderr.write("heapsnap: %s\n" % e)
+        return 2
+    settings = [("signal", a.signal), ("dir", a.dir), ("at_exit", a.at_exit),
+                ("rss_threshold", a.rss_threshold), ("rss_interval", a.rss_interval),
+                ("fork", a.fork), ("values", a.values), ("prefix", a.prefix)]
+    return _exec_with_triggers(settings, module, prog)
 
 
-def _run_as_main(script):
-    """Run `script` the way `python script.py` does: as a real module named __main__ in
-    sys.modules, which stays there after the script returns. An at-exit dump then shows
-    the script's globals under `module '__main__'`, not under this module."""
-    import types
-    with open(script, "rb") as f:
-        source = f.read()
-    code = compile(source, script, "exec")
-    main = types.ModuleType("__main__")
-    main.__file__ = script
-    main.__builtins__ = __builtins__
-    main.__loader__ = None
-    main.__spec__ = None
-    sys.modules["__main__"] = main
-    exec(code, main.__dict__)
+def _hex(s):
+    return str(s).encode("utf-8", "surrogateescape").hex()
+
+
+def _unhex(h):
+    return bytes.fromhex(h).decode("utf-8", "surrogateescape")
+
+
+_BOOTSTRAP = r"""# heapsnap run: installs the dump triggers at start-up, then removes itself
+def _heapsnap_run():
+    import os, sys
+    env = os.environ
+    here = env.pop("HEAPSNAP_RUN_BOOT")
+    old = env.pop("HEAPSNAP_RUN_PYTHONPATH", None)
+    if old is None:
+        env.pop("PYTHONPATH", None)
+    else:
+        env["PYTHONPATH"] = old
+    while here in sys.path:
+        sys.path.remove(here)
+    where = env.pop("HEAPSNAP_RUN_PATH")
+    name = env.pop("HEAPSNAP_RUN_MODULE")
+    settings = env.pop("HEAPSNAP_RUN_SETTINGS")
+    for d in (os.path.join(here, "__pycache__"), here):
+        if os.path.isdir(d):
+            for f in os.listdir(d):
+                if not os.path.isdir(os.path.join(d, f)):
+                    os.unlink(os.path.join(d, f))
+            os.rmdir(d)
+    sys.path.insert(0, where)
+    try:
+        mod = __import__(name, fromlist=["_run_bootstrap"])
+    finally:
+        sys.path.remove(where)
+    mod._run_bootstrap(settings)
+    del sys.modules["sitecustomize"]
+    try:    # the sitecustomize this one shadows, if any: it takes this one's place
+        import sitecustomize
+    except ImportError as e:
+        if e.name != "sitecustomize":
+            raise
+        return False
+    return True
+try:
+    _found = _heapsnap_run()
+except BaseException as e:
+    import os
+    os.write(2, ("heapsnap: run: could not install the triggers: %s: %s\n"
+                 % (type(e).__name__, e)).encode("utf-8", "backslashreplace"))
+    os._exit(2)
+if not _found:
+    # no sitecustomize of the program's own: fail this import the way a missing one
+    # does (site ignores it), so that no module 'sitecustomize' is left in sys.modules
+    raise ImportError("no sitecustomize (heapsnap run's start-up hook removed itself)",
+                      name="sitecustomize")
+"""
+
+
+def _exec_with_triggers(settings, module, prog):
+    """Replace this process with `python [-m module] prog...`, the triggers installed by
+    a sitecustomize start-up hook (in a temporary directory it deletes)."""
+    import tempfile
+    here = tempfile.mkdtemp(prefix="heapsnap-run-")
+    with open(os.path.join(here, "sitecustomize.py"), "w") as f:
+        f.write(_BOOTSTRAP)
+    env = dict(os.environ)
+    if "PYTHONPATH" in env:
+        env["HEAPSNAP_RUN_PYTHONPATH"] = env["PYTHONPATH"]
+        env["PYTHONPATH"] = here + os.pathsep + env["PYTHONPATH"]
+    else:
+        env["PYTHONPATH"] = here
+    env["HEAPSNAP_RUN_BOOT"] = here
+    me = os.path.abspath(__file__)
+    if __name__.endswith(".dumper") and __name__.count(".") == 1:     # heapsnap.dumper
+        env["HEAPSNAP_RUN_PATH"] = os.path.dirname(os.path.dirname(me))
+        env["HEAPSNAP_RUN_MODULE"] = __name__
+    else:       # the copied file, run as a script or imported as a module
+        env["HEAPSNAP_RUN_PATH"] = os.path.dirname(me)
+        env["HEAPSNAP_RUN_MODULE"] = os.path.splitext(os.path.basename(me))[0]
+    env["HEAPSNAP_RUN_SETTINGS"] = " ".join("%s=%s" % (k, _hex(v)) for k, v in settings)
+    try:
+        import subprocess
+        flags = subprocess._args_from_interpreter_flags()
+    except Exception:
+        flags = []
+    argv = [sys.executable] + flags + (["-m", module] if module is not None else []) + prog
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(sys.executable, argv, env)
+    except OSError as e:
+        sys.stderr.write("heapsnap: cannot start %s: %s\n" % (sys.executable, e))
+        import shutil
+        shutil.rmtree(here, ignore_errors=True)
+        return 2
+
+
+def _run_bootstrap(settings):
+    """In the program started by `run` (from its start-up hook): install the triggers."""
+    kv = dict(item.split("=", 1) for item in settings.split())
+    v = {k: _unhex(x) for k, x in kv.items()}
+    install(signal=None if v["signal"] == "None" else v["signal"], directory=v["dir"],
+            at_exit=v["at_exit"] == "True",
+            rss_threshold=None if v["rss_threshold"] == "None" else v["rss_threshold"],
+            rss_interval=float(v["rss_interval"]), fork=v["fork"] == "True",
+            values=v["values"], prefix=v["prefix"])
 
 
 if __name__ == "__main__":

@@ -159,8 +159,8 @@ def test_busy_multithreaded_target(python, tmp_path):
 def test_fork_mode(python, tmp_path):
     skip_without_gdb(python)
     if python.endswith("3.15"):
-        # heapsnap.dump(fork=True) itself: the child dies of SIGSEGV on 3.15.2 when the
-        # program has other threads running (reproduced without attach)
+        # heapsnap.dump(fork=True) itself, without attach: the child dies of SIGSEGV on
+        # 3.15.2 when the program has other threads running (dumper at a27d6e1 too)
         pytest.skip("dumper fork mode with running threads crashes on CPython 3.15: skipped")
     p = start(python, tmp_path, "busy")
     out = tmp_path / "fork.hsnap"
@@ -258,9 +258,12 @@ def test_install_signal_trigger(tmp_path):
     finally:
         out, err = p.communicate("done\n", timeout=120)
     res = json.loads(out.strip().splitlines()[-1])
-    # what --install documents: the USR2 handler changed; modules, threads, files as before
+    # what --install documents: the USR2 handler changed; files as before; no module of
+    # ours in sys.modules (a triggered dump imports the standard-library modules it needs)
     b, a = res["before"], res["after"]
-    assert b["modules"] == a["modules"] and b["fds"] == a["fds"]
+    assert b["fds"] == a["fds"]
+    assert set(b["modules"]) <= set(a["modules"])
+    assert not [m for m in a["modules"] if "heapsnap" in m]
     assert [k for k in b["handlers"] if b["handlers"][k] != a["handlers"][k]] == ["12"]
 
 

@@ -465,11 +465,13 @@ busy = threading.Event()
 def usr1_thread():
     while not busy.wait(0.002):
         os.kill(os.getpid(), signal.SIGUSR1)
-def usr2_thread():       # a signal-triggered dump whenever a dump is running
-    while not busy.is_set():
+def usr2_thread():       # a few signal-triggered dumps while a dump is running
+    sent = 0            # (each is queued and runs after it: a few, not a chain)
+    while not busy.is_set() and sent < 3:
         if dumper._lock.locked():
             os.kill(os.getpid(), signal.SIGUSR2)
-            time.sleep(0.05)
+            sent += 1
+            time.sleep(0.3)
         time.sleep(0.001)
 helpers = [threading.Thread(target=usr1_thread), threading.Thread(target=usr2_thread)]
 for t in helpers:
@@ -513,6 +515,7 @@ def test_signals_and_concurrent_dumps(python, tmp_path):
     """Every round, two threads call dump() at the same moment while SIGUSR1 floods the
     host and SIGUSR2 asks for a signal-triggered dump whenever one runs: one dump of the
     round runs, each refusal says "a dump is already running" (result and stderr), the
+    signal-triggered ones are queued and run after (never refused), the
     handler runs during dumps (in-process: in the middle of the walk), nothing is left
     behind, and the threads carry on."""
     d = tmp_path / "out"
@@ -538,12 +541,13 @@ def test_signals_and_concurrent_dumps(python, tmp_path):
         assert refused >= 1, "two simultaneous dump() calls never met"
         busy = out["triggered"][:out["triggered_busy"]]
         assert busy, "no signal-triggered dump arrived during a dump"
-        assert any(not r["ok"] for r in busy), busy
+        # a trigger during a dump is queued (one at most) and runs when it ends: never
+        # refused (README, "Triggers an operator can rely on")
+        assert "is queued" in err, err
         for r in busy:
-            assert r["ok"] or r["error"] == "a dump is already running", r
-            refused += not r["ok"]
+            assert r["ok"], r
         last = out["triggered"][out["triggered_busy"]:]
-        assert len(last) == 1 and last[0]["ok"], last
+        assert len(last) >= 1 and all(r["ok"] for r in last), last
         for r in out["triggered"]:
             if r["ok"]:
                 _assert_dump(chk, r, out, "in-process")
