@@ -162,6 +162,9 @@ pub enum Command {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+    /// Dump a running CPython process that never imported heapsnap (gdb for 3.8-3.13,
+    /// sys.remote_exec for 3.14+), or install dump triggers in it.
+    Attach(crate::commands::attach::AttachArgs),
     /// One row per object (retained size, dominator, distance, cycle) for pandas, DuckDB...
     Export {
         #[command(flatten)]

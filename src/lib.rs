@@ -15,6 +15,7 @@ compile_error!(
 
 pub mod address;
 pub mod analysis;
+pub mod attach;
 pub mod cache;
 pub mod census;
 pub mod cli;

@@ -1,6 +1,7 @@
 //! The commands behind the CLI. Each takes a parsed [`Command`] and writes its result to
 //! the given output; errors are returned, never printed here.
 
+pub mod attach;
 mod check;
 mod cycles;
 pub mod decode;
@@ -37,6 +38,7 @@ pub fn run<W: Write>(cmd: &Command, out: &mut W) -> Result<()> {
             json,
             no_verify,
         } => info::run(dump, *json, *no_verify, out),
+        Command::Attach(a) => attach::run(a, out),
         Command::Check { dump, json } => check::run(dump, *json, out),
         Command::Decode { dump, json } => decode::run(dump, *json, out),
         Command::Top { args, by, limit } => top::run(args, *by, *limit, out),

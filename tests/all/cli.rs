@@ -292,3 +292,27 @@ fn devices_are_refused_and_pipes_are_read() {
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(text.starts_with("ok: /dev/stdin: 8 objects"), "{text}");
 }
+
+#[test]
+fn attach_refusals_are_one_line() {
+    // a PID that has just exited (and cannot have been reused by a CPython so soon)
+    let mut child = StdCommand::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let err = error_of(&["attach", &pid.to_string()]);
+    assert!(
+        err.starts_with("heapsnap: attach: no such process"),
+        "{err}"
+    );
+    // a process that is not CPython
+    let mut sleeper = StdCommand::new("sleep").arg("30").spawn().unwrap();
+    let err = error_of(&["attach", &sleeper.id().to_string()]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(err.starts_with("heapsnap: attach: not CPython: "), "{err}");
+    // usage errors
+    let err = error_of(&["attach", "1", "--timeout", "0"]);
+    assert!(err.contains("--timeout"), "{err}");
+    let err = error_of(&["attach", "1", "--install"]);
+    assert!(err.contains("--signal"), "{err}");
+}
