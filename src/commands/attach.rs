@@ -1,69 +1,15 @@
 //! `heapsnap attach PID`: the command-line face of [`crate::attach`].
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::attach::{self, Install, Options, Route};
+use crate::cli::{AttachArgs, Values};
 use crate::error::{Error, Result};
 use crate::report::json::write_envelope;
 use crate::report::text::{count, short_bytes};
-
-/// What the dump records besides the graph (the dumper's `values`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Values {
-    /// Type names only.
-    None,
-    /// Module, type and function names, identifier-like dict keys.
-    Names,
-    /// Also str keys and truncated previews of str, bytes and numbers (may hold secrets).
-    All,
-}
-
-/// Arguments of `heapsnap attach`.
-#[derive(Debug, Args)]
-pub struct AttachArgs {
-    /// The process to dump: a running CPython 3.8-3.15 (it needs nothing installed).
-    pub pid: u32,
-    /// The dump file to write here (default: heapsnap-PID-UTCTIME.hsnap in the current
-    /// directory).
-    #[arg(short = 'o', long = "output", conflicts_with = "install")]
-    pub output: Option<PathBuf>,
-    /// Dump in a forked child of the target: its pause is the fork (plus the collection),
-    /// but the child may need up to the heap's size in extra memory.
-    #[arg(long)]
-    pub fork: bool,
-    /// What to record besides the graph.
-    #[arg(long, value_enum, default_value_t = Values::Names)]
-    pub values: Values,
-    /// Seconds the target may take to start running our code (its main thread must reach
-    /// a bytecode boundary: a long sleep or C call delays it). After that nothing is
-    /// dumped.
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
-    pub timeout: f64,
-    /// The CPython (same major.minor as the target) that calls sys.remote_exec (3.14+;
-    /// default: the target's own executable, inside its root).
-    #[arg(long, value_name = "EXE")]
-    pub python: Option<PathBuf>,
-    /// Install the dump triggers in the target instead of dumping now.
-    #[arg(long)]
-    pub install: bool,
-    /// With --install: dump on this signal.
-    #[arg(long, value_name = "SIG", requires = "install")]
-    pub signal: Option<String>,
-    /// With --install: directory for the dumps, as the target sees it.
-    #[arg(long, value_name = "D", requires = "install", default_value = "/tmp")]
-    pub dir: String,
-    /// With --install: dump once the RSS passes this size (e.g. 2G).
-    #[arg(long, value_name = "SIZE", requires = "install")]
-    pub rss_threshold: Option<String>,
-    /// Print a JSON envelope instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
 
 #[derive(Serialize)]
 struct AttachJson {

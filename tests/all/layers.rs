@@ -67,13 +67,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "query",
         &["analysis", "escape", "graph", "names", "report", "snapshot"],
     ),
+    ("attach", &["error", "escape"]),
     ("cli", &[]),
     (
         "commands",
         &[
-            "address", "analysis", "census", "cli", "content", "error", "escape", "format",
-            "format/*", "graph", "index", "memory", "names", "output", "progress", "query",
-            "report", "snapshot", "synth",
+            "address", "analysis", "attach", "census", "cli", "content", "error", "escape",
+            "format", "format/*", "graph", "index", "memory", "names", "output", "progress",
+            "query", "report", "snapshot", "synth",
         ],
     ),
 ];
