@@ -1,10 +1,10 @@
 //! `heapsnap attach PID`: dump a running CPython process that never imported heapsnap.
 //!
-//! 1. [`target`]: check the process (exists, CPython 3.8-3.15, ptrace allowed).
-//! 2. [`stage`]: write the bootstrap and the dumper (embedded in this binary) into a
+//! 1. `target`: check the process (exists, CPython 3.8-3.15, ptrace allowed).
+//! 2. `stage`: write the bootstrap and the dumper (embedded in this binary) into a
 //!    private directory under the target's root.
 //! 3. Make the target run the bootstrap at its next bytecode boundary in its main thread:
-//!    [`remote`] (`sys.remote_exec`, 3.14+) or [`gdb`] (a pending call, 3.8-3.13).
+//!    `remote` (`sys.remote_exec`, 3.14+) or `gdb` (a pending call, 3.8-3.13).
 //! 4. Wait for its status (the request is cancelled after `timeout` if the target has not
 //!    started it), copy the dump out, remove every file.
 //!
