@@ -395,6 +395,24 @@ _CodeType = type(_walk_frames_skip.__code__)
 _FunctionType = type(_walk_frames_skip)
 _BuiltinFunctionType = type(len)
 _ModuleType = type(sys)
+_MODULE_DICT = _ModuleType.__dict__["__dict__"].__get__     # C getset: no user code
+
+
+def _no_traverse():
+    """Ids of the objects whose tp_traverse must never run through gc.get_referents,
+    because it visits objects that were already freed.
+
+    CPython 3.12's _asyncio module walks its free list of future iterators in its
+    traverse. gc.get_referents takes a new reference to each of those dead objects and
+    drops it again, which frees them a second time: the free list then loops, and the
+    program hangs at its next collection (at the latest, at exit). Such a module gets an
+    edge to its own dict only, and the flag EDGES_INCOMPLETE."""
+    out = set()
+    if _PY[:2] == (3, 12):
+        m = dict.get(sys.modules, "_asyncio")
+        if type(m) is _ModuleType:
+            out.add(id(m))
+    return out
 _FrameType = type(sys._getframe())
 _MappingProxyType = type(type.__dict__)
 _MethodDescriptorType = type(object.__dict__["__sizeof__"])
@@ -809,6 +827,7 @@ class _Walker(_Types):
         self.strtab = {b"": 0}
         self.labcache = {}      # id(str key) -> label
         self.incomplete = []
+        self.no_traverse = _no_traverse()   # ids: never gc.get_referents on these
         self.immortal = []      # object indexes with REFCOUNT_UNKNOWN
         self.own = {}           # id -> references the dumper's frames hold (subtracted)
         self.own_keys = {}      # the same by key (see seen)
@@ -1108,13 +1127,21 @@ class _Walker(_Types):
         kinds, providers); labels and vals get what the special kinds add."""
         compress = itertools.compress
         dict_labels = None
+        nt = self.no_traverse
         try:
+            if nt and self.tindex.get(id(_ModuleType)) in tset:
+                raise LookupError   # a module whose traverse is unsafe may be here
             refs = list(map(gc.get_referents, chunk))
         except Exception:
             refs = []
             for j, o in enumerate(chunk):
                 try:
-                    refs.append(gc.get_referents(o))
+                    if id(o) in nt:
+                        # its own dict only: the state behind it stays unseen
+                        refs.append([_MODULE_DICT(o)])
+                        self.incomplete.append(base + j)
+                    else:
+                        refs.append(gc.get_referents(o))
                 except Exception:
                     refs.append([])
                     self.incomplete.append(base + j)

@@ -10,8 +10,6 @@ without the package skips with a note. numpy/pandas programs are in test_numpy.p
 
 import json
 
-import pytest
-
 from conftest import load_dump, need_corpus, run_program
 
 SIZE_ESTIMATED = 8
@@ -239,10 +237,6 @@ asyncio.run(main())
 
 
 def test_asyncio_tasks_and_queue(python, tmp_path):
-    from conftest import minor_of
-    if minor_of(python) == "3.12":
-        pytest.xfail("KNOWN: this program hangs on CPython 3.12.1 (found 2026-12-06, "
-                     "not yet investigated: the dump or the program); not run there")
     s, exp = check(python, tmp_path, ASYNCIO, None, 8 + 20 + 30 + 2)
     # the tasks are pending: each holds its coroutine
     for name, addr, _, _, _, _ in exp["probes"]:

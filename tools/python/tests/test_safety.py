@@ -367,3 +367,32 @@ def test_fork_mode_when_the_host_reaps_children(python, tmp_path):
     ok, err, objects = _json_out(run_program(python, REAPED, tmp_path, [d]))
     assert ok is True, err
     assert len(load_dump(d / "f.hsnap").objects) == objects > 1000
+
+
+FREE_LIST = r'''
+import asyncio, gc
+from heapsnap import dumper
+
+async def main():
+    loop = asyncio.get_running_loop()
+    for _ in range(50):     # awaited futures leave their iterators on _asyncio's free list
+        f = loop.create_future()
+        f.set_result(1)
+        await f
+    r = dumper.dump(sys.argv[1])
+    assert r.ok, r
+
+asyncio.run(main())
+gc.collect()
+print("exited")
+'''
+
+
+def test_asyncio_free_list_survives_a_dump(python, tmp_path):
+    """CPython 3.12's _asyncio module visits its free list of (dead) future iterators in
+    its traverse: a gc.get_referents on it freed them twice and the program hung at its
+    next collection. The dump must leave the program able to collect and exit."""
+    out = tmp_path / "a.hsnap"
+    p = run_program(python, FREE_LIST, tmp_path, [out], timeout=60)
+    assert p.stdout.strip() == "exited"
+    load_dump(out)
