@@ -7,4 +7,4 @@ demo:
 test:
 	tools/test-all
 setup:
-	tools/setup
+	tools/setup --tests
