@@ -158,10 +158,6 @@ def test_busy_multithreaded_target(python, tmp_path):
 
 def test_fork_mode(python, tmp_path):
     skip_without_gdb(python)
-    if python.endswith("3.15"):
-        # heapsnap.dump(fork=True) itself, without attach: the child dies of SIGSEGV on
-        # 3.15.2 when the program has other threads running (dumper at a27d6e1 too)
-        pytest.skip("dumper fork mode with running threads crashes on CPython 3.15: skipped")
     p = start(python, tmp_path, "busy")
     out = tmp_path / "fork.hsnap"
     r = attach(p.pid, "-o", out, "--fork")

